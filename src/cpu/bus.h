@@ -1,0 +1,57 @@
+// What the CPU engine needs from the machine around it. The kvm layer (Vcpu)
+// implements it; unit tests implement it with plain buffers. The engine never
+// sees an ioctl, a memslot struct or an errno.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+namespace skvm::cpu {
+
+inline constexpr uint64_t kPageSize = 4096;
+inline constexpr uint64_t kPageMask = ~(kPageSize - 1);
+
+// Result of looking up one guest-physical page.
+struct PhysPage {
+  uint8_t* host = nullptr;  // host address of the page start; nullptr = no memory (MMIO)
+  bool writable = false;    // false for KVM_MEM_READONLY slots: writes become MMIO exits
+  bool dirty_log = false;   // the slot logs dirty pages: call Bus::mark_dirty on the first write
+};
+
+class Bus {
+ public:
+  virtual ~Bus() = default;
+
+  // Guest-physical page lookup (gpa is page aligned). Called on soft-TLB
+  // misses only, never per access.
+  virtual PhysPage lookup(uint64_t gpa) = 0;
+
+  // Record that the guest wrote the page at gpa (dirty logging). Called once
+  // per page until generation() changes.
+  virtual void mark_dirty(uint64_t gpa) = 0;
+
+  // Bumped whenever cached translations may be stale: memslot changes,
+  // dirty-log harvest. The engine flushes its soft TLB when it changes
+  // (checked at block boundaries).
+  virtual const std::atomic<uint64_t>& generation() const = 0;
+
+  // Port I/O and MMIO handled inside the process (in-kernel devices,
+  // ioeventfd). Return false when the access must become a KVM exit.
+  virtual bool pio_in(uint16_t port, unsigned size, void* data) { (void)port; (void)size; (void)data; return false; }
+  virtual bool pio_out(uint16_t port, unsigned size, const void* data) { (void)port; (void)size; (void)data; return false; }
+  virtual bool mmio_read(uint64_t gpa, unsigned size, void* data) { (void)gpa; (void)size; (void)data; return false; }
+  virtual bool mmio_write(uint64_t gpa, unsigned size, const void* data) { (void)gpa; (void)size; (void)data; return false; }
+
+  // The page (4096 bytes) where string/plain port I/O data is exchanged with
+  // the client: the kvm_run PIO page. OUT data is written here before an I/O
+  // exit; IN data is read from here when the exit completes.
+  virtual uint8_t* pio_page() = 0;
+
+  // CPUID as configured by KVM_SET_CPUID2 (leaf, subleaf -> eax..edx).
+  virtual void cpuid(uint32_t leaf, uint32_t subleaf, uint32_t out[4]) = 0;
+
+  // Free-running guest time base in TSC ticks (before the TSC offset).
+  virtual uint64_t tsc() = 0;
+};
+
+}  // namespace skvm::cpu

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs the Debian packages softkvm needs to build and test, if missing.
+# Usage: tools/install-deps.sh [build|demo|bench]
+set -euo pipefail
+want=(cmake ninja-build g++ clang nasm libgtest-dev libgmock-dev pkg-config make)
+case "${1:-build}" in
+  bench) want+=(qemu-system-x86 valgrind) ;;
+esac
+missing=()
+for p in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "install-deps: installing ${missing[*]}"
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "install-deps: need root to install: ${missing[*]}" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
