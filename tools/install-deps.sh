@@ -3,6 +3,7 @@
 # Usage: tools/install-deps.sh [build|demo|bench]
 set -euo pipefail
 want=(cmake ninja-build g++ clang nasm libgtest-dev libgmock-dev pkg-config make)
+want+=(libcli11-dev libzydis-dev)  # src/vmm: command line, diagnostics
 case "${1:-build}" in
   bench) want+=(qemu-system-x86 valgrind) ;;
 esac

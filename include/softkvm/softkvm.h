@@ -18,8 +18,9 @@ extern "C" {
 /* As open("/dev/kvm", flags): returns a system fd, or -1 with errno. */
 int skvm_open(int flags);
 
-/* As ioctl(fd, request, arg) on a softkvm fd. A fd that softkvm did not
- * create fails with -1/EBADF (ENOTTY for a non-KVM request). */
+/* As ioctl(fd, request, arg) on a softkvm fd. As ioctl(2) on a fd that is not
+ * a KVM fd: -1/ENOTTY for an open fd softkvm did not create, -1/EBADF for a
+ * closed one. */
 int skvm_ioctl(int fd, unsigned long request, unsigned long arg);
 
 /* As close(fd); releases the KVM object when its last reference goes. */
@@ -27,6 +28,36 @@ int skvm_close(int fd);
 
 /* Non-zero when fd is a handle softkvm created (system, VM or vCPU). */
 int skvm_is_handle(int fd);
+
+/* Async-signal-safe; call it from a signal handler: the KVM_RUN in progress
+ * on the calling thread (if any) stops and returns -1/EINTR with
+ * exit_reason KVM_EXIT_INTR, as a signal does with real KVM. The preload
+ * shim's wrapped signal handlers call it. */
+void skvm_signal_notify(void);
+
+/* C++ callers, beware: <linux/kvm.h> structs that end in __DECLARE_FLEX_ARRAY
+ * (kvm_msrs, kvm_msr_list, kvm_cpuid, kvm_cpuid2, kvm_signal_mask,
+ * kvm_irq_routing, kvm_xsave, ...) have a different sizeof/offsetof in C++
+ * (the macro's empty struct takes 1 byte), so the KVM_* request macros built
+ * from them are wrong in C++ and both the host /dev/kvm and softkvm reject
+ * them (e.g. KVM_GET_MSRS is 0xc010ae88 in C++, 0xc008ae88 for the kernel).
+ * Use these kernel values (x86-64) instead, and lay the buffers out with the
+ * C header sizes: 4 for kvm_msr_list and kvm_signal_mask, 8 for kvm_msrs,
+ * kvm_cpuid, kvm_cpuid2 and kvm_irq_routing. */
+#define SKVM_KVM_GET_MSR_INDEX_LIST 0xc004ae02UL
+#define SKVM_KVM_GET_MSR_FEATURE_INDEX_LIST 0xc004ae0aUL
+#define SKVM_KVM_GET_SUPPORTED_CPUID 0xc008ae05UL
+#define SKVM_KVM_GET_EMULATED_CPUID 0xc008ae09UL
+#define SKVM_KVM_GET_MSRS 0xc008ae88UL
+#define SKVM_KVM_SET_MSRS 0x4008ae89UL
+#define SKVM_KVM_SET_CPUID 0x4008ae8aUL
+#define SKVM_KVM_SET_CPUID2 0x4008ae90UL
+#define SKVM_KVM_GET_CPUID2 0xc008ae91UL
+#define SKVM_KVM_SET_SIGNAL_MASK 0x4004ae8bUL
+#define SKVM_KVM_SET_GSI_ROUTING 0x4008ae6aUL
+#define SKVM_KVM_GET_XSAVE 0x9000aea4UL
+#define SKVM_KVM_SET_XSAVE 0x5000aea5UL
+#define SKVM_KVM_GET_XSAVE2 0x9000aecfUL
 
 /* Human-readable library version. */
 const char* skvm_version(void);

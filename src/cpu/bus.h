@@ -42,6 +42,12 @@ class Bus {
   virtual bool mmio_read(uint64_t gpa, unsigned size, void* data) { (void)gpa; (void)size; (void)data; return false; }
   virtual bool mmio_write(uint64_t gpa, unsigned size, const void* data) { (void)gpa; (void)size; (void)data; return false; }
 
+  // Guest RDMSR/WRMSR of an MSR the engine does not implement itself
+  // (kvmclock, x2APIC, TSC_DEADLINE ...). Return false for an unknown MSR or
+  // a rejected value: the guest gets #GP(0), as with KVM.
+  virtual bool msr_read(uint32_t index, uint64_t* value) { (void)index; (void)value; return false; }
+  virtual bool msr_write(uint32_t index, uint64_t value) { (void)index; (void)value; return false; }
+
   // The page (4096 bytes) where string/plain port I/O data is exchanged with
   // the client: the kvm_run PIO page. OUT data is written here before an I/O
   // exit; IN data is read from here when the exit completes.

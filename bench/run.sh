@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Runs the benchmarks side by side with their anchors and prints a table.
+# Usage: bench/run.sh BUILD_DIR
+# Ratios, not absolute times, are what to compare (docs/performance.md).
+set -u
+build=${1:?usage: bench/run.sh BUILD_DIR}
+build=$(cd "$build" && pwd)
+bench=$build/bench/exit_latency/exit_latency
+soft_iters=${SOFT_ITERATIONS:-1000000}
+host_iters=${HOST_ITERATIONS:-20000}
+
+echo "# softkvm benchmarks — $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')"
+echo
+echo "## Port-I/O exit round trip (KVM_RUN -> KVM_EXIT_IO -> KVM_RUN)"
+results=()
+measure() {  # measure LABEL COMMAND...: prints the microseconds per exit or n/a
+  local label=$1
+  shift
+  local out
+  if out=$("$@" 2>&1) && [[ "$out" =~ us_per_exit=([0-9.]+) ]]; then
+    results+=("$label|${BASH_REMATCH[1]}")
+  else
+    results+=("$label|n/a ($(echo "$out" | tail -1))")
+  fi
+}
+measure "softkvm, C ABI ($soft_iters exits)" "$bench" --backend soft --iterations "$soft_iters"
+measure "softkvm, preload shim ($soft_iters exits)" "$build/softkvm" exec -- "$bench" --backend dev --iterations "$soft_iters" --label preload
+if [ -c /dev/kvm ] && [ -r /dev/kvm ] && [ -w /dev/kvm ]; then
+  measure "host /dev/kvm ($host_iters exits)" "$bench" --backend dev --iterations "$host_iters" --label host
+else
+  results+=("host /dev/kvm|n/a (no usable /dev/kvm)")
+fi
+
+host_us=""
+for r in "${results[@]}"; do
+  [[ "$r" == host* ]] && host_us=${r#*|}
+done
+printf '| %-40s | %12s | %10s |\n' "backend" "µs per exit" "vs host"
+printf '|%s|%s|%s|\n' "------------------------------------------" "--------------" "------------"
+for r in "${results[@]}"; do
+  label=${r%%|*} us=${r#*|} ratio="-"
+  if [[ "$us" =~ ^[0-9.]+$ && "$host_us" =~ ^[0-9.]+$ ]]; then
+    ratio=$(awk -v h="$host_us" -v s="$us" 'BEGIN { printf "%.1fx faster", h / s }')
+    [[ "$label" == host* ]] && ratio="1.0x"
+  fi
+  printf '| %-40s | %12s | %10s |\n' "$label" "$us" "$ratio"
+done

@@ -1,0 +1,102 @@
+#include "cpu/cache/block_cache.h"
+
+#include "cpu/bus.h"
+
+namespace skvm::cpu {
+
+BlockCache::BlockCache()
+    : blocks_(new Block[kMaxBlocks]),
+      insns_(new Insn[kMaxInsns]),
+      raw_(new uint8_t[kMaxRaw]),
+      buckets_(new Block*[kHashBuckets]()),
+      pages_(new PageSlot[kPageSlots]) {}
+
+void BlockCache::flush() {
+  for (unsigned i = 0; i < kHashBuckets; ++i) buckets_[i] = nullptr;
+  for (unsigned i = 0; i < kPageSlots; ++i) pages_[i] = PageSlot{};
+  for (unsigned i = 0; i < n_blocks_; ++i) blocks_[i].valid = false;
+  n_blocks_ = n_insns_ = n_raw_ = n_pages_ = 0;
+  ++chain_epoch_;
+  ++flushes_;
+}
+
+BlockCache::PageSlot* BlockCache::page_slot(uint64_t gpa_page, bool insert) {
+  unsigned h = static_cast<unsigned>((gpa_page >> 12) * 0x9E3779B1u) & (kPageSlots - 1);
+  for (unsigned probe = 0; probe < kPageSlots; ++probe, h = (h + 1) & (kPageSlots - 1)) {
+    PageSlot& s = pages_[h];
+    if (s.gpa_page == gpa_page) return &s;
+    if (s.gpa_page == ~0ull) {
+      if (!insert) return nullptr;
+      s.gpa_page = gpa_page;
+      ++n_pages_;
+      return &s;
+    }
+  }
+  return nullptr;
+}
+const BlockCache::PageSlot* BlockCache::page_slot(uint64_t gpa_page) const {
+  return const_cast<BlockCache*>(this)->page_slot(gpa_page, false);
+}
+
+bool BlockCache::is_code_page(uint64_t gpa_page) const {
+  const PageSlot* s = page_slot(gpa_page & kPageMask);
+  return s && s->head;
+}
+
+Block* BlockCache::commit(uint64_t key, uint64_t gpa2, uint32_t n_insns, uint32_t raw_len, uint64_t epoch,
+                          bool new_page[2]) {
+  Block* b = &blocks_[n_blocks_++];
+  *b = Block{};
+  b->key = key;
+  b->gpa2 = gpa2;
+  b->insns = &insns_[n_insns_];
+  b->n_insns = n_insns;
+  b->raw = &raw_[n_raw_];
+  b->raw_len = raw_len;
+  b->epoch = epoch;
+  b->valid = true;
+  n_insns_ += n_insns;
+  n_raw_ += raw_len;
+  unsigned h = hash(key);
+  b->hash_next = buckets_[h];
+  buckets_[h] = b;
+  uint64_t pages[2] = {(key & ~(0xfull << 60)) & kPageMask, gpa2};
+  for (int k = 0; k < 2; ++k) {
+    new_page[k] = false;
+    if (pages[k] == ~0ull) continue;
+    PageSlot* s = page_slot(pages[k], true);
+    new_page[k] = s->head == nullptr;
+    b->page_next[k] = s->head;
+    s->head = b;
+  }
+  return b;
+}
+
+void BlockCache::unlink_hash(Block* b) {
+  Block** p = &buckets_[hash(b->key)];
+  while (*p && *p != b) p = &(*p)->hash_next;
+  if (*p) *p = b->hash_next;
+  b->hash_next = nullptr;
+}
+
+bool BlockCache::invalidate_page(uint64_t gpa_page) {
+  PageSlot* s = page_slot(gpa_page & kPageMask, false);
+  if (!s || !s->head) return false;
+  Block* b = s->head;
+  s->head = nullptr;
+  while (b) {
+    // A block spanning two pages is listed on both: follow this page's link.
+    bool first = ((b->key & ~(0xfull << 60)) & kPageMask) == (gpa_page & kPageMask);
+    Block* next = first ? b->page_next[0] : b->page_next[1];
+    if (b->valid) {
+      b->valid = false;
+      unlink_hash(b);
+    }
+    b = next;
+  }
+  // Links into invalidated blocks must not be followed.
+  ++chain_epoch_;
+  return true;
+}
+
+}  // namespace skvm::cpu

@@ -1,0 +1,327 @@
+// The run loop: look up (or build) the block at CS:RIP, run its records'
+// handlers back to back, and turn handler failures into exception delivery
+// or stops. Exit protocols are described in src/cpu/README.md.
+#include <cstring>
+
+#include "cpu/decode/decoder.h"
+#include "cpu/exec/engine_impl.h"
+#include "cpu/mmu/mmu_impl.h"
+
+namespace skvm::cpu {
+
+EngineImpl::EngineImpl(Cpu& cpu) : cpu_(cpu), s_(cpu.state()), x_(cpu) {}
+
+void EngineImpl::state_changed() {
+  cache_.bump_chain_epoch();
+  x_.op = FlagOp::kNone;  // rflags was set from outside: it is exact
+}
+
+void EngineImpl::code_page_written(uint64_t gpa, unsigned size) {
+  uint64_t first = gpa & kPageMask, last = (gpa + (size ? size - 1 : 0)) & kPageMask;
+  bool hit = cache_.invalidate_page(first);
+  if (last != first) hit |= cache_.invalidate_page(last);
+  if (hit) smc_hit_ = true;
+}
+
+unsigned EngineImpl::code_size() const {
+  if ((s_.efer & kEferLMA) && s_.seg[kCs].l) return 8;
+  if (!(s_.cr0 & kCr0PE) || (s_.rflags & kFlagVM)) return 2;
+  return s_.seg[kCs].db ? 4 : 2;
+}
+
+Stop EngineImpl::finish(Stop s) {
+  x_.flags();  // RFLAGS is exact whenever run()/step() returns
+  cpu_.exit().reason = s;
+  return s;
+}
+
+Stop EngineImpl::run(const std::atomic<int>* kick) { return execute(kick, false); }
+Stop EngineImpl::step() { return execute(nullptr, true); }
+
+bool EngineImpl::complete_pending(Stop* stop) {
+  Pending p = pending_;
+  pending_ = Pending::kNone;
+  if (p == Pending::kMmioRead) {
+    mmu_complete_mmio_read(cpu_);
+    return true;  // the instruction re-executes and is served the data
+  }
+  if (p != Pending::kIo) return true;
+  // As KVM (x86.c complete_fast_pio_out): if the client moved RIP, the
+  // completion is dropped.
+  if (s_.rip != pending_rip_) return true;
+  // Re-run the exited instruction in completion mode: OUT retires, IN takes
+  // its data from the PIO page, string forms advance and maybe restart.
+  uint64_t start = s_.rip;
+  s_.rip = start + pending_insn_.len;
+  x_.io_done = true;
+  x_.io_count = pending_count_;
+  bool ok = pending_insn_.fn(x_, pending_insn_);
+  x_.io_done = false;
+  if (ok) return true;
+  return after_fail(start, pending_insn_, stop) == Next::kContinue;
+}
+
+EngineImpl::Next EngineImpl::deliver_pending_exception(Stop* stop) {
+  Signals& sg = cpu_.signals();
+  x_.flags();
+  bool shutdown = false;
+  uint8_t vector = sg.vector;
+  if (!deliver_event(cpu_, EventKind::kException, vector, sg.has_error, sg.error_code, s_.rip, &shutdown)) {
+    *stop = shutdown ? Stop::kShutdown : cpu_.exit().reason;
+    if (!shutdown && !sg.exit_now) *stop = Stop::kInternal;
+    return Next::kStop;
+  }
+  cache_.bump_chain_epoch();  // delivery may change mode
+  return Next::kContinue;
+}
+
+EngineImpl::Next EngineImpl::after_fail(uint64_t start, const Insn& i, Stop* stop) {
+  Signals& sg = cpu_.signals();
+  if (x_.stop_pending) {
+    x_.stop_pending = false;
+    if (!x_.stop_retire) s_.rip = start;
+    if (x_.io_started) {
+      x_.io_started = false;
+      pending_ = Pending::kIo;
+      pending_insn_ = i;
+      pending_rip_ = start;
+      pending_count_ = cpu_.exit().io.count;
+    }
+    *stop = x_.stop;
+    return Next::kStop;
+  }
+  if (sg.exception) {
+    s_.rip = start;
+    return deliver_pending_exception(stop);
+  }
+  if (sg.memory_fault) {
+    s_.rip = start;
+    *stop = Stop::kMemoryFault;
+    return Next::kStop;
+  }
+  if (sg.exit_now) {
+    s_.rip = start;
+    *stop = cpu_.exit().reason;
+    if (*stop == Stop::kMmio && !cpu_.exit().mmio.is_write) pending_ = Pending::kMmioRead;
+    return Next::kStop;
+  }
+  if (sg.exit_after) {
+    *stop = cpu_.exit().reason;
+    return Next::kStop;
+  }
+  // A handler failed without saying why: an engine bug, reported the way
+  // KVM reports an emulation failure rather than guessed around.
+  s_.rip = start;
+  cpu_.exit().internal = InternalExit{};
+  *stop = Stop::kInternal;
+  return Next::kStop;
+}
+
+bool EngineImpl::revalidate(Block* b, uint64_t la) {
+  ++revalidations_;
+  unsigned avail;
+  uint64_t gpa;
+  const uint8_t* p = fetch_ptr(cpu_, la, &avail, &gpa);
+  if (!p) {
+    cpu_.signals() = Signals{};
+    return false;
+  }
+  unsigned n1 = b->raw_len < avail ? b->raw_len : avail;
+  // SAFETY: p points at avail readable bytes of a RAM page.
+  if (std::memcmp(p, b->raw, n1) != 0) return false;
+  if (n1 < b->raw_len) {
+    const uint8_t* p2 = fetch_ptr(cpu_, la + n1, &avail, &gpa);
+    if (!p2 || avail < b->raw_len - n1) {
+      cpu_.signals() = Signals{};
+      return false;
+    }
+    if (std::memcmp(p2, b->raw + n1, b->raw_len - n1) != 0) return false;
+  }
+  b->epoch = host_epoch_;
+  return true;
+}
+
+Block* EngineImpl::lookup(Block* prev) {
+  unsigned cs = code_size();
+  uint64_t la = s_.seg[kCs].base + s_.rip;
+  if (cs != 8) la &= 0xffffffffull;
+  unsigned avail;
+  uint64_t gpa;
+  const uint8_t* p = fetch_ptr(cpu_, la, &avail, &gpa);
+  if (!p) return nullptr;
+  uint64_t key = BlockCache::make_key(gpa, cs);
+  Block* b = cache_.find(key);
+  if (b && b->gpa2 != ~0ull) {
+    // The tail lives on the next linear page: its mapping must not have moved.
+    unsigned avail2;
+    uint64_t gpa2;
+    const uint8_t* p2 = fetch_ptr(cpu_, (la & kPageMask) + kPageSize, &avail2, &gpa2);
+    if (!p2) {
+      cpu_.signals() = Signals{};
+      b = nullptr;
+    } else if ((gpa2 & kPageMask) != b->gpa2) {
+      b = nullptr;
+    }
+  }
+  if (b && b->epoch != host_epoch_ && !revalidate(b, la)) {
+    cache_.invalidate_page(gpa & kPageMask);
+    b = nullptr;
+  }
+  if (!b) {
+    b = build(la, p, avail, gpa, cs);
+    if (!b) return nullptr;
+  }
+  // Link prev -> b by RIP (CS, paging and mode are covered by chain_epoch).
+  // Blocks whose tail is on another page are always looked up in full.
+  if (prev && prev->valid && b->gpa2 == ~0ull) {
+    if (prev->chain_epoch != cache_.chain_epoch()) {
+      prev->chain_epoch = cache_.chain_epoch();
+      prev->succ[0] = prev->succ[1] = nullptr;
+      prev->succ_rip[0] = prev->succ_rip[1] = ~0ull;
+    }
+    int k = prev->succ_next;
+    prev->succ[k] = b;
+    prev->succ_rip[k] = s_.rip;
+    prev->succ_next = static_cast<uint8_t>(k ^ 1);
+  }
+  return b;
+}
+
+Block* EngineImpl::build(uint64_t la, const uint8_t* p, unsigned avail, uint64_t gpa, unsigned cs) {
+  if (!cache_.has_room()) cache_.flush();
+  Insn* out = cache_.insn_space();
+  uint8_t* raw = cache_.raw_space();
+  uint32_t n = 0, raw_len = 0;
+  uint64_t gpa2 = ~0ull;
+  const uint64_t page_end = (la & kPageMask) + kPageSize;
+  uint64_t cur = la;
+  while (n < BlockCache::kMaxBlockInsns) {
+    // Gather up to 15 bytes: from this page, then from the next one.
+    uint8_t buf[decode::kMaxInsnLen];
+    unsigned off = static_cast<unsigned>(cur - la);
+    unsigned here = avail > off ? avail - off : 0;
+    unsigned have = here < decode::kMaxInsnLen ? here : decode::kMaxInsnLen;
+    // SAFETY: p points at `avail` readable bytes of the first page.
+    std::memcpy(buf, p + off, have);
+    decode::Decoded d = decode::decode(buf, have, cs, &out[n]);
+    if (d.len == 0) {
+      // The instruction continues on the next page.
+      unsigned avail2;
+      uint64_t g2;
+      const uint8_t* p2 = fetch_ptr(cpu_, page_end, &avail2, &g2);
+      if (!p2) {
+        if (n > 0) {
+          cpu_.signals() = Signals{};  // fault when (if) it is executed
+          break;
+        }
+        return nullptr;  // the first instruction's fetch faults now
+      }
+      unsigned more = decode::kMaxInsnLen - have;
+      if (more > avail2) more = avail2;
+      std::memcpy(buf + have, p2, more);
+      d = decode::decode(buf, have + more, cs, &out[n]);
+      gpa2 = g2 & kPageMask;
+    }
+    std::memcpy(raw + raw_len, buf, d.len);
+    raw_len += d.len;
+    cur += d.len;
+    ++n;
+    if (d.ends_block || cur >= page_end) break;
+  }
+  bool new_page[2];
+  Block* b = cache_.commit(BlockCache::make_key(gpa, cs), gpa2, n, raw_len, host_epoch_, new_page);
+  if (new_page[0]) tlb_protect_code(cpu_, gpa & kPageMask);
+  if (new_page[1]) tlb_protect_code(cpu_, gpa2);
+  ++blocks_built_;
+  return b;
+}
+
+Stop EngineImpl::execute(const std::atomic<int>* kick, bool single) {
+  cpu_.signals() = Signals{};
+  // Running resumes a halted CPU (KVM without an in-kernel LAPIC: after a
+  // HLT exit the next KVM_RUN continues after the HLT).
+  s_.halted = false;
+  x_.stop_pending = false;
+  x_.io_started = false;
+  // The client may have changed registers and memory since the last exit.
+  cache_.bump_chain_epoch();
+  Stop stop = Stop::kHlt;
+  if (pending_ != Pending::kNone) {
+    bool was_io = pending_ == Pending::kIo;
+    if (!complete_pending(&stop)) return finish(stop);
+    // A completed I/O instruction is the step.
+    if (single && was_io) return finish(Stop::kKick);
+  }
+  Block* prev = nullptr;
+  unsigned gen_countdown = 64;
+  for (;;) {
+    if (gen_countdown == 0) gen_countdown = 64;
+    if (kick && kick->load(std::memory_order_relaxed)) return finish(Stop::kKick);
+    // Memslot changes are rare and asynchronous: checked at every slow
+    // lookup and every 64th chained block.
+    if ((!prev || --gen_countdown == 0) && cpu_.mmu().generation_changed()) {
+      // Memslots changed: translations and possibly the code behind a gpa.
+      mmu_check_generation(cpu_);
+      cache_.bump_chain_epoch();
+      ++host_epoch_;
+    }
+    if (x_.sys_changed) {
+      x_.sys_changed = false;
+      cache_.bump_chain_epoch();
+    }
+    // Chained successor (the common case): same translation regime and
+    // mode as when the link was made (chain_epoch), code unchanged.
+    Block* b = nullptr;
+    if (prev && prev->chain_epoch == cache_.chain_epoch()) [[likely]] {
+      const uint64_t rip = s_.rip;
+      if (prev->succ_rip[0] == rip) b = prev->succ[0];
+      else if (prev->succ_rip[1] == rip) b = prev->succ[1];
+      if (b && (!b->valid || b->epoch != host_epoch_)) b = nullptr;
+    }
+    if (!b) b = lookup(prev);
+    if (!b) {
+      Signals& sg = cpu_.signals();
+      if (sg.exception) {
+        if (deliver_pending_exception(&stop) == Next::kStop) return finish(stop);
+        prev = nullptr;
+        if (single) return finish(Stop::kKick);
+        continue;
+      }
+      if (sg.memory_fault) return finish(Stop::kMemoryFault);
+      return finish(sg.exit_now ? cpu_.exit().reason : Stop::kInternal);
+    }
+    const Insn* ins = b->insns;
+    const uint32_t n = single ? 1 : b->n_insns;
+    uint8_t shadow = s_.interrupt_shadow;
+    bool broke = false;
+    Signals& sig = cpu_.signals();
+    for (uint32_t k = 0; k < n; ++k) {
+      const Insn& i = ins[k];
+      const uint64_t start = s_.rip;
+      s_.rip = start + i.len;
+      if (!i.fn(x_, i)) [[unlikely]] {
+        if (after_fail(start, i, &stop) == Next::kStop) return finish(stop);
+        broke = true;  // an exception was delivered: continue at the handler
+        break;
+      }
+      if (shadow) [[unlikely]] {
+        // The instruction after STI / MOV SS retired: the shadow ends.
+        s_.interrupt_shadow &= static_cast<uint8_t>(~shadow);
+        shadow = 0;
+      }
+      if (sig.exit_after) [[unlikely]] {
+        sig.exit_after = false;
+        return finish(cpu_.exit().reason);
+      }
+      if (smc_hit_) [[unlikely]] {
+        smc_hit_ = false;
+        broke = true;
+        break;
+      }
+    }
+    if (single) return finish(Stop::kKick);
+    prev = broke ? nullptr : b;
+  }
+}
+
+}  // namespace skvm::cpu

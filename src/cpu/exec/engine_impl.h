@@ -1,0 +1,66 @@
+// The execution half of the CPU engine: block building (decoder front end),
+// the decoded-block cache and the run loop. Constructed by Cpu as
+// EngineImpl(Cpu&). See src/cpu/README.md for the exit protocols.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include "cpu/cache/block_cache.h"
+#include "cpu/core.h"
+#include "cpu/cpu.h"
+#include "cpu/decode/insn.h"
+#include "cpu/exec/exec.h"
+
+namespace skvm::cpu {
+
+class EngineImpl {
+ public:
+  explicit EngineImpl(Cpu& cpu);
+
+  Stop run(const std::atomic<int>* kick);
+  Stop step();
+  void state_changed();
+  void host_may_have_written_memory() { ++host_epoch_; }
+  bool is_code_page(uint64_t gpa_page) const { return cache_.is_code_page(gpa_page); }
+  void code_page_written(uint64_t gpa, unsigned size);
+
+  // Statistics (tests, benchmarks).
+  uint64_t blocks_built() const { return blocks_built_; }
+  uint64_t revalidations() const { return revalidations_; }
+  const BlockCache& cache() const { return cache_; }
+
+ private:
+  enum class Next : uint8_t { kContinue, kStop };
+
+  Stop execute(const std::atomic<int>* kick, bool single);
+  // Completes the I/O or MMIO exit that the previous run() returned.
+  bool complete_pending(Stop* stop);
+  // The block at the current CS:RIP (built if needed); nullptr when the
+  // fetch faulted or needs an exit (signals set).
+  Block* lookup(Block* prev);
+  Block* build(uint64_t la, const uint8_t* p, unsigned avail, uint64_t gpa, unsigned code_size);
+  bool revalidate(Block* b, uint64_t la);
+  // After a handler returned false: deliver the exception or produce the stop.
+  Next after_fail(uint64_t start, const Insn& i, Stop* stop);
+  Next deliver_pending_exception(Stop* stop);
+  Stop finish(Stop s);
+  unsigned code_size() const;
+
+  Cpu& cpu_;
+  CpuState& s_;
+  Exec x_;
+  BlockCache cache_;
+  uint64_t host_epoch_ = 1;
+  bool smc_hit_ = false;  // the running block's code was written
+  // The exit the client must complete before the next instruction.
+  enum class Pending : uint8_t { kNone, kIo, kMmioRead };
+  Pending pending_ = Pending::kNone;
+  Insn pending_insn_{};
+  uint32_t pending_count_ = 0;
+  uint64_t pending_rip_ = 0;
+  uint64_t blocks_built_ = 0;
+  uint64_t revalidations_ = 0;
+};
+
+}  // namespace skvm::cpu

@@ -1,0 +1,139 @@
+// SDM Vol. 2B: ROL/ROR/RCL/RCR/SHL/SAL/SHR/SAR (group 2). Flags are exact,
+// including what Intel CPUs produce for the "undefined" ones (checked
+// against the host CPU in tests/unit/cpu/exec_native_test.cpp).
+#pragma once
+
+#include "cpu/exec/exec.h"
+
+namespace skvm::cpu::exec {
+
+enum class ShOp : uint8_t { kRol, kRor, kRcl, kRcr, kShl, kShr, kSar };
+enum class Count : uint8_t { kOne, kCl, kImm };
+
+// Returns false when the masked count is 0 (destination and flags unchanged).
+// OF for counts > 1 and AF are "undefined" in the SDM; Intel CPUs compute OF
+// with the count-1 formula from the original operand (and CF) whatever the
+// count, clear AF on shifts, and leave all flags alone for an RCL/RCR whose
+// count is a whole turn (9 or 17 for 8/16-bit).
+// imm_form: the count came from an immediate. Intel CPUs leave OF unchanged
+// for ROL/ROR r/m, imm8 when the count is not 1 (the CL form computes it).
+template <unsigned W, ShOp Op>
+inline bool shift_compute(uint64_t a, unsigned count_raw, uint64_t flags_in, uint64_t* out, uint64_t* flags,
+                          bool imm_form = false) {
+  constexpr unsigned bits = 8 * W;
+  constexpr uint64_t m = kMask<W>;
+  unsigned c = count_raw & (W == 8 ? 0x3f : 0x1f);
+  if (c == 0) return false;
+  a &= m;
+  uint64_t r = 0;
+  bool cf = false, of = false;
+  uint64_t f = flags_in;
+  bool cin = flags_in & kFlagCF;
+  auto msb = [](uint64_t v) { return ((v >> (bits - 1)) & 1) != 0; };
+  switch (Op) {
+    case ShOp::kRol: {
+      unsigned k = c % bits;
+      r = k ? ((a << k) | (a >> (bits - k))) & m : a;
+      cf = r & 1;
+      of = msb(a) ^ ((a >> (bits - 2)) & 1);  // Intel: the count-1 formula for any count
+      if (imm_form && c != 1) of = flags_in & kFlagOF;
+      f = (f & ~(kFlagCF | kFlagOF)) | (cf ? kFlagCF : 0) | (of ? kFlagOF : 0);
+      break;
+    }
+    case ShOp::kRor: {
+      unsigned k = c % bits;
+      r = k ? ((a >> k) | (a << (bits - k))) & m : a;
+      cf = msb(r);
+      of = (a & 1) ^ msb(a);  // Intel: the count-1 formula for any count
+      if (imm_form && c != 1) of = flags_in & kFlagOF;
+      f = (f & ~(kFlagCF | kFlagOF)) | (cf ? kFlagCF : 0) | (of ? kFlagOF : 0);
+      break;
+    }
+    case ShOp::kRcl: {
+      unsigned k = W == 1 ? c % 9 : W == 2 ? c % 17 : c;
+      if (k == 0) return false;  // Intel: a whole-turn rotate leaves the flags
+      r = a;
+      cf = cin;
+      for (unsigned n = 0; n < k; ++n) {
+        bool out_bit = msb(r);
+        r = ((r << 1) | (cf ? 1 : 0)) & m;
+        cf = out_bit;
+      }
+      of = msb(a) ^ ((a >> (bits - 2)) & 1);
+      f = (f & ~(kFlagCF | kFlagOF)) | (cf ? kFlagCF : 0) | (of ? kFlagOF : 0);
+      break;
+    }
+    case ShOp::kRcr: {
+      unsigned k = W == 1 ? c % 9 : W == 2 ? c % 17 : c;
+      if (k == 0) return false;
+      r = a;
+      cf = cin;
+      for (unsigned n = 0; n < k; ++n) {
+        bool out_bit = r & 1;
+        r = (r >> 1) | (cf ? kSign<W> : 0);
+        cf = out_bit;
+      }
+      of = msb(a) ^ cin;
+      f = (f & ~(kFlagCF | kFlagOF)) | (cf ? kFlagCF : 0) | (of ? kFlagOF : 0);
+      break;
+    }
+    case ShOp::kShl: {
+      r = c < 64 ? (a << c) & m : 0;
+      cf = c <= bits ? (a >> (bits - c)) & 1 : false;
+      of = msb(a) ^ ((a >> (bits - 2)) & 1);
+      f = (f & ~kFlagsArith) | Exec::szp(r, W) | (cf ? kFlagCF : 0) | (of ? kFlagOF : 0);
+      break;
+    }
+    case ShOp::kShr: {
+      r = c < 64 ? a >> c : 0;
+      cf = c <= bits ? (a >> (c - 1)) & 1 : false;
+      of = msb(a);
+      f = (f & ~kFlagsArith) | Exec::szp(r, W) | (cf ? kFlagCF : 0) | (of ? kFlagOF : 0);
+      break;
+    }
+    case ShOp::kSar: {
+      int64_t sa = static_cast<int64_t>(a << (64 - bits)) >> (64 - bits);
+      unsigned k = c < bits ? c : bits - 1;
+      r = static_cast<uint64_t>(sa >> k) & m;
+      cf = c < bits ? (static_cast<uint64_t>(sa) >> (c - 1)) & 1 : (sa < 0);
+      f = (f & ~kFlagsArith) | Exec::szp(r, W) | (cf ? kFlagCF : 0);
+      break;
+    }
+  }
+  *out = r;
+  *flags = f;
+  return true;
+}
+
+template <unsigned W, ShOp Op, Count C>
+bool shift_e(Exec& x, const Insn& i) {
+  unsigned count = C == Count::kOne ? 1 : C == Count::kCl ? static_cast<unsigned>(x.s.gpr[kRcx] & 0xff)
+                                                          : static_cast<unsigned>(i.imm);
+  bool mem = i.pfx & kInsnMem;
+  uint64_t a, off = 0;
+  if (mem) {
+    off = effective_address(x, i);
+    if (!seg_read<W>(x, seg_of(i), off, &a)) return false;
+  } else {
+    a = reg_get<W>(x.s, i.rm);
+  }
+  uint64_t r, f;
+  // Rotates keep SF/ZF/PF/AF: they need the materialized flags.
+  uint64_t flags_in = x.flags();
+  if (!shift_compute<W, Op>(a, count, flags_in, &r, &f, C == Count::kImm)) {
+    // A count of 0 still writes a 32-bit register (zero-extension).
+    if constexpr (W == 4) {
+      if (!mem) reg_set<4>(x.s, i.rm, a);
+    }
+    return true;
+  }
+  if (mem) {
+    if (!seg_write<W>(x, seg_of(i), off, r)) return false;
+  } else {
+    reg_set<W>(x.s, i.rm, r);
+  }
+  x.s.rflags = f;
+  return true;
+}
+
+}  // namespace skvm::cpu::exec

@@ -1,0 +1,106 @@
+// SDM Vol. 2B: PUSH, POP (reg, r/m, imm, Sreg), PUSHF/POPF, LEAVE.
+#pragma once
+
+#include "cpu/exec/exec.h"
+
+namespace skvm::cpu::exec {
+
+template <unsigned W>
+bool push_r(Exec& x, const Insn& i) {
+  return push<W>(x, reg_get<W>(x.s, i.reg));  // PUSH rSP pushes the old value
+}
+template <unsigned W>
+bool pop_r(Exec& x, const Insn& i) {
+  uint64_t v;
+  if (!pop<W>(x, &v)) return false;
+  reg_set<W>(x.s, i.reg, v);  // POP rSP: the popped value wins
+  return true;
+}
+template <unsigned W>
+bool push_i(Exec& x, const Insn& i) {
+  return push<W>(x, i.imm);
+}
+template <unsigned W>
+bool push_e(Exec& x, const Insn& i) {
+  uint64_t v;
+  if (!rm_read<W>(x, i, &v)) return false;
+  return push<W>(x, v);
+}
+// POP r/m: an RSP-based destination address uses the incremented RSP.
+template <unsigned W>
+bool pop_e(Exec& x, const Insn& i) {
+  uint64_t v;
+  if (!stack_peek<W>(x, 0, &v)) return false;
+  uint64_t old_sp = x.s.gpr[kRsp];
+  stack_adjust(x, W);
+  if (!rm_write<W>(x, i, v)) {
+    x.s.gpr[kRsp] = old_sp;
+    return false;
+  }
+  return true;
+}
+
+// PUSH Sreg: a 32/64-bit push writes the selector zero-extended (Intel
+// CPUs write only the low 16 bits; the stored value is the same in RAM we
+// own — DEVIATION: we write the full width, upper bytes zero).
+template <unsigned W, SegReg S>
+bool push_sreg(Exec& x, const Insn&) {
+  return push<W>(x, x.s.seg[S].selector);
+}
+template <unsigned W, SegReg S>
+bool pop_sreg(Exec& x, const Insn&) {
+  uint64_t v;
+  if (!stack_peek<W>(x, 0, &v)) return false;
+  if (!load_segment(x.cpu, S, static_cast<uint16_t>(v))) return false;
+  stack_adjust(x, W);
+  if (S == kSs) x.s.interrupt_shadow |= 2;  // KVM_X86_SHADOW_INT_MOV_SS
+  x.sys_changed = true;
+  return true;
+}
+
+// PUSHF: VM and RF are pushed as 0 (SDM Vol. 2B PUSHF).
+template <unsigned W>
+bool pushf(Exec& x, const Insn&) {
+  if ((x.s.rflags & kFlagVM) && ((x.s.rflags & kFlagIOPL) >> 12) < 3) return raise(x.cpu, kGP, 0);
+  uint64_t f = x.flags() & ~(kFlagVM | kFlagRF);
+  return push<W>(x, f);
+}
+
+// The RFLAGS bits POPF/IRET may change at the current privilege.
+inline uint64_t popf_mask(const CpuState& s, unsigned w) {
+  uint64_t m = kFlagsArith | kFlagTF | kFlagDF | kFlagNT | kFlagAC | kFlagID;
+  unsigned c = cpl(s);
+  unsigned iopl = static_cast<unsigned>((s.rflags & kFlagIOPL) >> 12);
+  if (c <= iopl) m |= kFlagIF;
+  if (c == 0) m |= kFlagIOPL;
+  if (w == 2) m &= 0xffff;
+  return m;
+}
+template <unsigned W>
+bool popf(Exec& x, const Insn&) {
+  if ((x.s.rflags & kFlagVM) && ((x.s.rflags & kFlagIOPL) >> 12) < 3) return raise(x.cpu, kGP, 0);
+  uint64_t v;
+  if (!stack_peek<W>(x, 0, &v)) return false;
+  stack_adjust(x, W);
+  uint64_t m = popf_mask(x.s, W);
+  uint64_t f = x.flags();
+  x.s.rflags = ((f & ~m) | (v & m) | kFlagFixed1) & ~kFlagRF;
+  return true;
+}
+
+// LEAVE: rSP = rBP (stack width), then POP rBP.
+template <unsigned W>
+bool leave(Exec& x, const Insn&) {
+  unsigned sw = stack_width(x.s);
+  uint64_t old_sp = x.s.gpr[kRsp];
+  reg_set_w(x.s, kRsp, x.s.gpr[kRbp], sw);
+  uint64_t v;
+  if (!pop<W>(x, &v)) {
+    x.s.gpr[kRsp] = old_sp;
+    return false;
+  }
+  reg_set<W>(x.s, kRbp, v);
+  return true;
+}
+
+}  // namespace skvm::cpu::exec

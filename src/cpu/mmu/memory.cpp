@@ -1,0 +1,300 @@
+// Linear memory access slow paths: TLB fill through the walker, physical
+// access to RAM / MMIO / read-only slots, dirty logging and code-page writes.
+// Protocols (MMIO exits, TLB tags) are documented in mmu_impl.h.
+#include <algorithm>
+#include <cstring>
+
+#include "cpu/mmu/access.h"
+#include "cpu/mmu/mmu_impl.h"
+#include "cpu/mmu/walk.h"
+
+namespace skvm::cpu {
+namespace {
+
+// Where one page-contained chunk of an access goes.
+struct Target {
+  uint8_t* host = nullptr;  // RAM; nullptr = MMIO (or a write to a read-only slot)
+  uint64_t gpa = 0;
+  bool code = false;  // the page holds decoded code: call code_page_written
+};
+
+WalkAccess walk_access(Acc acc) {
+  switch (acc) {
+    case Acc::kWrite:
+    case Acc::kSysWrite:
+      return WalkAccess::kWrite;
+    case Acc::kExec:
+      return WalkAccess::kFetch;
+    default:
+      return WalkAccess::kRead;
+  }
+}
+
+// Translate one linear address for `acc`, refilling its TLB entry. Raises #PF
+// on a paging fault.
+bool translate_for(Cpu& cpu, uint64_t la, Acc acc, Target* t) {
+  MmuImpl& m = cpu.mmu();
+  if (m.generation_changed()) m.flush_all();
+  if ((cpu.state().efer & kEferLMA) &&
+      static_cast<uint64_t>(static_cast<int64_t>(la << 16) >> 16) != la) [[unlikely]] {
+    return raise(cpu, kGP, 0);  // non-canonical linear address (SDM Vol. 3A 3.3.7.1)
+  }
+  const uint64_t key = tlb_key(cpu.state(), acc);
+  const WalkAccess wa = walk_access(acc);
+  WalkResult r;
+  uint32_t error = 0;
+  if (!walk(cpu, la, wa, key != 0, /*update_ad=*/true, &r, &error)) return raise_pf(cpu, la, error);
+
+  const uint64_t page = la & kPageMask;
+  const uint64_t tag = page | key;
+  const uint64_t gpa_page = r.gpa & kPageMask;
+  const uint64_t offset = r.gpa & (kPageSize - 1);
+  PhysPage p = cpu.bus().lookup(gpa_page);
+  t->gpa = r.gpa;
+  t->code = false;
+  t->host = nullptr;
+  MmuImpl::TlbEntry& e = m.entry(la);
+  if (p.host == nullptr) {
+    if (e.read_tag == tag) e = MmuImpl::TlbEntry{};
+    return true;  // MMIO
+  }
+  const bool was_marked = e.read_tag == tag && e.gpa_page == gpa_page && e.dirty_marked;
+  e.read_tag = tag;
+  e.exec_tag = r.executable ? tag : MmuImpl::kInvalidTag;
+  e.write_tag = MmuImpl::kInvalidTag;
+  e.notify_tag = MmuImpl::kInvalidTag;
+  // SAFETY: wrapping arithmetic on integers; host = la + addend is only
+  // formed for linear addresses inside this page.
+  e.addend = reinterpret_cast<uintptr_t>(p.host) - static_cast<uintptr_t>(page);
+  e.gpa_page = gpa_page;
+  e.global = r.global;
+  e.dirty_marked = was_marked;
+
+  if (wa == WalkAccess::kWrite) {
+    if (!p.writable) return true;  // KVM_MEM_READONLY: the write becomes MMIO
+    if (p.dirty_log && !e.dirty_marked) {
+      cpu.bus().mark_dirty(gpa_page);
+      e.dirty_marked = true;
+    }
+    if (is_code_page(cpu, gpa_page)) {
+      t->code = true;
+      e.notify_tag = tag;
+    } else {
+      e.write_tag = tag;
+    }
+  } else if (r.writable && r.dirty && p.writable && !p.dirty_log) {
+    (is_code_page(cpu, gpa_page) ? e.notify_tag : e.write_tag) = tag;
+  }
+  t->host = p.host + offset;
+  return true;
+}
+
+// MMIO fragments one access was served from completions (protocol step 3).
+struct ServedLog {
+  struct Piece {
+    uint64_t gpa;
+    uint32_t len;
+    const uint8_t* data;
+  };
+  Piece pieces[4];
+  unsigned n = 0;
+};
+
+bool mmio_read(Cpu& cpu, uint64_t gpa, uint8_t* dst, unsigned size, ServedLog* log) {
+  MmuImpl& m = cpu.mmu();
+  while (size > 0) {
+    unsigned n = std::min(size, 8u);
+    if (m.take_mmio_completion(gpa, n, dst)) {
+      if (log->n < 4) log->pieces[log->n++] = {gpa, n, dst};
+    } else if (!cpu.bus().mmio_read(gpa, n, dst)) {
+      // The access will be re-executed: the pieces it was already served
+      // must be there again.
+      for (unsigned i = 0; i < log->n; ++i) {
+        m.add_mmio_completion(log->pieces[i].gpa, log->pieces[i].len, log->pieces[i].data);
+      }
+      MmioExit& x = cpu.exit().mmio;
+      x = MmioExit{};
+      x.gpa = gpa;
+      x.len = n;
+      x.is_write = false;
+      cpu.exit().reason = Stop::kMmio;
+      cpu.signals().exit_now = true;
+      return false;
+    }
+    gpa += n;
+    dst += n;
+    size -= n;
+  }
+  return true;
+}
+
+bool mmio_write(Cpu& cpu, uint64_t gpa, const uint8_t* src, unsigned size) {
+  while (size > 0) {
+    unsigned n = std::min(size, 8u);
+    if (!cpu.bus().mmio_write(gpa, n, src)) {
+      // One exit per instruction: a second exiting write cannot be expressed.
+      if (cpu.signals().exit_after) return internal_error_exit(cpu, gpa);
+      MmioExit& x = cpu.exit().mmio;
+      x = MmioExit{};
+      x.gpa = gpa;
+      x.len = n;
+      x.is_write = true;
+      std::memcpy(x.data, src, n);
+      cpu.exit().reason = Stop::kMmio;
+      cpu.signals().exit_after = true;
+    }
+    gpa += n;
+    src += n;
+    size -= n;
+  }
+  return true;
+}
+
+// A TLB hit for a write (plain or code-notify entry).
+bool tlb_write_target(Cpu& cpu, uint64_t la, uint64_t key, Target* t) {
+  MmuImpl::TlbEntry& e = cpu.mmu().entry(la);
+  const uint64_t tag = (la & kPageMask) | key;
+  if (e.write_tag != tag && e.notify_tag != tag) return false;
+  // SAFETY: both tags map this linear page to writable RAM.
+  t->host = reinterpret_cast<uint8_t*>(la + e.addend);
+  t->gpa = e.gpa_page | (la & (kPageSize - 1));
+  t->code = e.write_tag != tag;
+  return true;
+}
+
+// Linear address of the byte following a chunk: 32-bit wrap outside long mode.
+uint64_t next_linear(const CpuState& s, uint64_t la, unsigned n) {
+  uint64_t next = la + n;
+  return (s.efer & kEferLMA) ? next : (next & 0xffffffffull);
+}
+
+}  // namespace
+
+bool read_linear(Cpu& cpu, uint64_t la, void* dst, unsigned size, Acc acc) {
+  auto* out = static_cast<uint8_t*>(dst);
+  unsigned first = std::min<unsigned>(size, kPageSize - (la & (kPageSize - 1)));
+  Target t[2];
+  if (!translate_for(cpu, la, acc, &t[0])) return false;
+  uint64_t la2 = next_linear(cpu.state(), la, first);
+  if (first < size && !translate_for(cpu, la2, acc, &t[1])) return false;
+  unsigned sizes[2] = {first, size - first};
+  ServedLog log;
+  for (int i = 0; i < 2 && sizes[i] > 0; ++i) {
+    if (t[i].host != nullptr) {
+      // SAFETY: t.host points inside a RAM page; the chunk ends at or before
+      // the end of that page.
+      std::memcpy(out, t[i].host, sizes[i]);
+    } else if (!mmio_read(cpu, t[i].gpa, out, sizes[i], &log)) {
+      return false;
+    }
+    out += sizes[i];
+  }
+  return true;
+}
+
+bool write_linear(Cpu& cpu, uint64_t la, const void* src, unsigned size, Acc acc) {
+  auto* in = static_cast<const uint8_t*>(src);
+  unsigned first = std::min<unsigned>(size, kPageSize - (la & (kPageSize - 1)));
+  Target t[2];
+  const uint64_t key = tlb_key(cpu.state(), acc);
+  // Both pages are translated before anything is written, so a fault on the
+  // second page leaves memory untouched.
+  if (!tlb_write_target(cpu, la, key, &t[0]) && !translate_for(cpu, la, acc, &t[0])) return false;
+  uint64_t la2 = next_linear(cpu.state(), la, first);
+  if (first < size && !tlb_write_target(cpu, la2, key, &t[1]) && !translate_for(cpu, la2, acc, &t[1])) {
+    return false;
+  }
+  unsigned sizes[2] = {first, size - first};
+  for (int i = 0; i < 2 && sizes[i] > 0; ++i) {
+    if (t[i].host != nullptr) {
+      // SAFETY: as in read_linear, for a writable RAM page.
+      std::memcpy(t[i].host, in, sizes[i]);
+      if (t[i].code) code_page_written(cpu, t[i].gpa, sizes[i]);
+    } else if (!mmio_write(cpu, t[i].gpa, in, sizes[i])) {
+      return false;
+    }
+    in += sizes[i];
+  }
+  return true;
+}
+
+const uint8_t* fetch_ptr(Cpu& cpu, uint64_t la, unsigned* avail, uint64_t* gpa) {
+  MmuImpl::TlbEntry& e = cpu.mmu().entry(la);
+  const uint64_t offset = la & (kPageSize - 1);
+  *avail = static_cast<unsigned>(kPageSize - offset);
+  if (e.exec_tag != ((la & kPageMask) | tlb_key(cpu.state(), Acc::kExec))) {
+    Target t;
+    if (!translate_for(cpu, la, Acc::kExec, &t)) {
+      *avail = 0;
+      return nullptr;
+    }
+    if (t.host == nullptr) {
+      // Executing from unbacked memory: KVM cannot emulate it either
+      // (emulation failure -> KVM_EXIT_INTERNAL_ERROR).
+      *avail = 0;
+      internal_error_exit(cpu, t.gpa);
+      return nullptr;
+    }
+    *gpa = t.gpa;
+    return t.host;
+  }
+  *gpa = e.gpa_page | offset;
+  // SAFETY: the exec tag maps this page to RAM; offset < page size.
+  return reinterpret_cast<const uint8_t*>(la + e.addend);
+}
+
+void tlb_flush_all(Cpu& cpu) {
+  MmuImpl& m = cpu.mmu();
+  m.flush_all();
+  // Also the entry point of Cpu::state_changed(): in PAE paging mode the
+  // PDPTEs are (re)loaded from CR3, as KVM_SET_SREGS does. Bad ones read
+  // as not present.
+  const CpuState& s = cpu.state();
+  if (paging_enabled(s) && (s.cr4 & kCr4PAE) && !(s.efer & kEferLMA) && !m.load_pdptes(s.cr3)) {
+    m.clear_pdptes();
+  }
+}
+
+void tlb_flush_nonglobal(Cpu& cpu) {
+  for (MmuImpl::TlbEntry& e : cpu.mmu().entries()) {
+    if (!e.global) e = MmuImpl::TlbEntry{};
+  }
+}
+
+void tlb_flush_page(Cpu& cpu, uint64_t la) {
+  // Both key variants of the page live in the same slot.
+  MmuImpl::TlbEntry& e = cpu.mmu().entry(la);
+  if ((e.read_tag & kPageMask) == (la & kPageMask) || (e.exec_tag & kPageMask) == (la & kPageMask)) {
+    e = MmuImpl::TlbEntry{};
+  }
+}
+
+void tlb_protect_code(Cpu& cpu, uint64_t gpa_page) {
+  for (MmuImpl::TlbEntry& e : cpu.mmu().entries()) {
+    if (e.gpa_page == gpa_page && e.write_tag != MmuImpl::kInvalidTag) {
+      e.notify_tag = e.write_tag;
+      e.write_tag = MmuImpl::kInvalidTag;
+    }
+  }
+}
+
+Translation Cpu::translate(uint64_t linear) {
+  // api.rst: KVM_TRANSLATE. KVM walks as a supervisor read without touching
+  // A/D bits and always reports writeable = 1, usermode = 0
+  // (x86.c: kvm_arch_vcpu_ioctl_translate); we report the same.
+  Translation tr;
+  WalkResult r;
+  uint32_t error = 0;
+  if (walk(*this, linear, WalkAccess::kRead, false, /*update_ad=*/false, &r, &error)) {
+    tr.gpa = r.gpa;
+    tr.valid = true;
+  } else {
+    tr.gpa = ~0ull;  // INVALID_GPA
+    tr.valid = false;
+  }
+  tr.writeable = true;
+  tr.usermode = false;
+  return tr;
+}
+
+}  // namespace skvm::cpu

@@ -1,0 +1,151 @@
+// Per-CPU memory state of the engine: the soft TLB, the cached PAE PDPTEs,
+// the paging parameters derived from CPUID, the pending MMIO read
+// completions, and the few MSRs that have no field in CpuState.
+//
+// ---- Soft TLB ---------------------------------------------------------------
+// Direct mapped, kTlbSize entries indexed by linear page number. An entry maps
+// one linear page to host memory: host = la + addend. It carries one tag per
+// access kind (read / write / exec); a tag is `page | key` where key is 1 for
+// user accesses (CPL 3, not an implicit supervisor access) and 0 otherwise,
+// or kInvalidTag when that access must take the slow path. The fast path
+// (mmu/access.h) is a compare and an add.
+//   - A write tag is only set when the guest PTE is already dirty, the slot is
+//     writable RAM, the page holds no decoded code (is_code_page) and, for a
+//     dirty-logged slot, mark_dirty was called for it in this generation.
+//   - MMIO pages never get a tag: every access goes to the slow path.
+//   - Flushes: tlb_flush_all (CR0.PG/WP/PE, CR4.PGE/PAE/PSE, EFER.NXE,
+//     generation change, state_changed), tlb_flush_nonglobal (MOV CR3),
+//     tlb_flush_page (INVLPG), tlb_protect_code (turn the write tags of one
+//     gpa into notify tags: writes then go through code_page_written()).
+//
+// ---- MMIO read protocol (for exec/) --------------------------------------------
+// A guest read that reaches unbacked memory and that Bus::mmio_read does not
+// serve fills cpu.exit().mmio {gpa, len, is_write = false}, sets
+// exit().reason = Stop::kMmio and signals().exit_now, and fails (the
+// instruction does not retire). Reads wider than 8 bytes or crossing pages are
+// split in fragments of at most 8 bytes; each fragment may exit once.
+//   1. At every run() entry whose previous stop was Stop::kMmio with
+//      is_write == false, exec/ calls mmu_complete_mmio_read(cpu): the
+//      client's data in exit().mmio.data is recorded as a completed fragment.
+//   2. exec/ re-executes the instruction from its start. Each MMIO read whose
+//      (gpa, len) equals a recorded fragment is served from it instead of
+//      exiting; the record is cleared once every fragment has been served,
+//      so the next execution of the instruction exits again.
+//   3. A read split in several fragments (wider than 8 bytes or crossing a
+//      page) exits once per fragment: when a later fragment exits, the
+//      fragments the same access was just served are recorded again, so the
+//      next re-execution finds them all.
+//   4. mmu_state_changed(cpu) (call it from Cpu::state_changed) drops the
+//      record, as does a fragment list that overflows (kMaxMmioFragments).
+// A guest write to unbacked memory (or to a KVM_MEM_READONLY page) not taken
+// by Bus::mmio_write fills exit().mmio with is_write = true and the data, sets
+// exit().reason = Stop::kMmio and signals().exit_after, and succeeds: the
+// instruction retires, then the engine stops. A second exiting MMIO write in
+// the same instruction (e.g. a 16-byte store to MMIO) cannot be expressed as
+// one exit: it fails with an internal-error exit (Stop::kInternal,
+// KVM_INTERNAL_ERROR_EMULATION, signals().exit_now).
+//
+// ---- Internal-error exits ---------------------------------------------------
+// Features outside this slice (task gates, call gates, task switches, fetch
+// from MMIO, MMIO during event delivery) fill exit().internal, set
+// exit().reason = Stop::kInternal and signals().exit_now, and fail.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+
+#include "cpu/core.h"
+#include "cpu/state/msrs.h"
+
+namespace skvm::cpu {
+
+class MmuImpl {
+ public:
+  static constexpr unsigned kTlbBits = 8;
+  static constexpr unsigned kTlbSize = 1u << kTlbBits;
+  static constexpr uint64_t kInvalidTag = ~0ull;
+  static constexpr unsigned kMaxMmioFragments = 4;
+
+  struct TlbEntry {
+    uint64_t read_tag = kInvalidTag;
+    uint64_t write_tag = kInvalidTag;
+    uint64_t exec_tag = kInvalidTag;
+    // Writable, but the page holds decoded code: the slow path writes
+    // directly and calls code_page_written() without a page walk.
+    uint64_t notify_tag = kInvalidTag;
+    uintptr_t addend = 0;  // host address = linear address + addend
+    uint64_t gpa_page = 0;
+    bool global = false;
+    bool dirty_marked = false;  // mark_dirty already called this generation
+  };
+
+  struct MmioFragment {
+    uint64_t gpa = 0;
+    uint32_t len = 0;
+    bool served = false;
+    uint8_t data[8] = {};
+  };
+
+  explicit MmuImpl(Cpu& cpu);
+
+  TlbEntry& entry(uint64_t la) { return tlb_[(la >> 12) & (kTlbSize - 1)]; }
+  std::array<TlbEntry, kTlbSize>& entries() { return tlb_; }
+
+  // Flush everything and resynchronise with the bus generation.
+  void flush_all();
+  bool generation_changed() const {
+    return generation_->load(std::memory_order_acquire) != seen_generation_;
+  }
+
+  // Paging parameters derived from the guest CPUID (refreshed by flush_all).
+  void refresh_cpuid();
+  uint8_t maxphyaddr() const { return maxphyaddr_; }
+  bool gbpages() const { return gbpages_; }
+  bool pse36() const { return pse36_; }
+
+  // PAE page-directory-pointer table entries, loaded at MOV CR3 / CR0 / CR4
+  // in PAE paging mode (SDM Vol. 3A 4.4.1). Returns false (caller raises
+  // #GP(0)) when a present PDPTE has reserved bits set.
+  bool load_pdptes(uint64_t cr3);
+  const std::array<uint64_t, 4>& pdptes() const { return pdpte_; }
+  void clear_pdptes() { pdpte_ = {}; }
+
+  // MMIO read completions (see the protocol above).
+  void add_mmio_completion(uint64_t gpa, uint32_t len, const uint8_t* data);
+  bool take_mmio_completion(uint64_t gpa, uint32_t len, uint8_t* data);
+  void clear_mmio_completions() { num_fragments_ = 0; }
+
+  // MSRs without a CpuState field (state/msrs.h).
+  ExtraMsrs extra_msrs;
+
+ private:
+  Cpu& cpu_;
+  std::array<TlbEntry, kTlbSize> tlb_{};
+  const std::atomic<uint64_t>* generation_;
+  uint64_t seen_generation_ = 0;
+  std::array<uint64_t, 4> pdpte_{};
+  uint8_t maxphyaddr_ = 36;
+  bool gbpages_ = false;
+  bool pse36_ = false;
+  std::array<MmioFragment, kMaxMmioFragments> fragments_{};
+  unsigned num_fragments_ = 0;
+};
+
+// Called by exec/ at block entry (cheap): flushes the TLB when the bus
+// generation moved.
+inline void mmu_check_generation(Cpu& cpu) {
+  if (cpu.mmu().generation_changed()) cpu.mmu().flush_all();
+}
+
+// Called by exec/ at run() entry when the previous stop was an MMIO read.
+void mmu_complete_mmio_read(Cpu& cpu);
+
+// Called from Cpu::state_changed(): tlb_flush_all (which also reloads the PAE
+// PDPTEs and the CPUID-derived paging parameters) and drop MMIO completions.
+void mmu_state_changed(Cpu& cpu);
+
+// Fill an internal-error exit (KVM_INTERNAL_ERROR_EMULATION) and return false.
+bool internal_error_exit(Cpu& cpu, uint64_t detail);
+
+}  // namespace skvm::cpu

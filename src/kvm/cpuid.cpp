@@ -1,0 +1,96 @@
+#include "kvm/cpuid.h"
+
+namespace skvm::kvm {
+
+namespace {
+
+kvm_cpuid_entry2 entry(uint32_t fn, uint32_t eax, uint32_t ebx, uint32_t ecx, uint32_t edx) {
+  kvm_cpuid_entry2 e{};
+  e.function = fn;
+  e.eax = eax;
+  e.ebx = ebx;
+  e.ecx = ecx;
+  e.edx = edx;
+  return e;
+}
+
+// CPUID.1:EDX bits (SDM Vol. 2A, CPUID, Table 3-11).
+constexpr uint32_t kEdxPse = 1u << 3, kEdxTsc = 1u << 4, kEdxMsr = 1u << 5, kEdxPae = 1u << 6,
+                   kEdxPge = 1u << 13, kEdxCmov = 1u << 15, kEdxPat = 1u << 16;
+// CPUID.80000001H:EDX.
+constexpr uint32_t kExtEdxNx = 1u << 20, kExtEdxLm = 1u << 29;
+
+}  // namespace
+
+// Only what the engine implements (src/cpu/isa/opcodes.inc and the MMU):
+// PSE/PAE/PGE/PAT paging, TSC (RDTSC), MSR (RDMSR/WRMSR), CMOV, long mode
+// and NX. Left out on purpose until their instructions work: FPU/FXSR/SSE*,
+// CX8/CX16, SEP, SYSCALL, APIC (no in-kernel irqchip yet), XSAVE.
+const std::vector<kvm_cpuid_entry2>& supported_cpuid() {
+  static const std::vector<kvm_cpuid_entry2> table = {
+      // Max basic leaf 1, "GenuineIntel" in EBX, EDX, ECX.
+      entry(0x0, 0x1, 0x756e6547, 0x6c65746e, 0x49656e69),
+      // Family 6, model 0x3a (Ivy Bridge), stepping 9; CLFLUSH size 8 qwords.
+      entry(0x1, 0x000306a9, 0x00000800, 0,
+            kEdxPse | kEdxTsc | kEdxMsr | kEdxPae | kEdxPge | kEdxCmov | kEdxPat),
+      entry(0x80000000, 0x80000008, 0, 0, 0),
+      entry(0x80000001, 0, 0, 0, kExtEdxNx | kExtEdxLm),
+      // 48-bit linear, 40-bit physical addresses.
+      entry(0x80000008, 0x00003028, 0, 0, 0),
+  };
+  return table;
+}
+
+const kvm_cpuid_entry2* CpuidTable::find(uint32_t function, uint32_t index, bool any_index) const {
+  for (const kvm_cpuid_entry2& e : entries_) {
+    if (e.function != function) continue;
+    if (any_index || !(e.flags & KVM_CPUID_FLAG_SIGNIFCANT_INDEX) || e.index == index) return &e;
+  }
+  return nullptr;
+}
+
+// cpuid.c: kvm_cpuid(), get_out_of_range_cpuid_entry().
+void CpuidTable::lookup(uint32_t leaf, uint32_t subleaf, uint32_t out[4]) const {
+  const kvm_cpuid_entry2* e = find(leaf, subleaf, false);
+  if (e == nullptr) {
+    const kvm_cpuid_entry2* basic = find(0, 0, true);
+    const bool amd_like = basic != nullptr &&
+                          ((basic->ebx == 0x68747541 && basic->ecx == 0x444d4163 && basic->edx == 0x69746e65) ||
+                           (basic->ebx == 0x6f677948 && basic->ecx == 0x656e6975 && basic->edx == 0x6e65476e));
+    if (basic != nullptr && !amd_like) {
+      const kvm_cpuid_entry2* cls;
+      if (leaf >= 0x40000000 && leaf <= 0x4fffffff)
+        cls = find(leaf & 0xffffff00, 0, true);
+      else if (leaf >= 0xc0000000)
+        cls = find(0xc0000000, 0, true);
+      else
+        cls = find(leaf & 0x80000000, 0, true);
+      if (!(cls != nullptr && leaf <= cls->eax)) e = find(basic->eax, subleaf, false);
+    }
+  }
+  if (e != nullptr) {
+    out[0] = e->eax;
+    out[1] = e->ebx;
+    out[2] = e->ecx;
+    out[3] = e->edx;
+    return;
+  }
+  out[0] = out[1] = out[2] = out[3] = 0;
+  // Leaves 0BH/1FH: CL passes through and EDX is the x2APIC ID.
+  if (leaf == 0xb || leaf == 0x1f) {
+    const kvm_cpuid_entry2* topo = find(leaf, 1, false);
+    if (topo != nullptr) {
+      out[2] = subleaf & 0xff;
+      out[3] = topo->edx;
+    }
+  }
+}
+
+unsigned CpuidTable::max_phys_addr_bits() const {
+  const kvm_cpuid_entry2* ext = find(0x80000000, 0, true);
+  if (ext == nullptr || ext->eax < 0x80000008) return 36;
+  const kvm_cpuid_entry2* sizes = find(0x80000008, 0, true);
+  return sizes != nullptr ? (sizes->eax & 0xff) : 36;
+}
+
+}  // namespace skvm::kvm

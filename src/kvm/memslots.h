@@ -1,0 +1,89 @@
+// Guest-physical memory slots (KVM_SET_USER_MEMORY_REGION) and dirty
+// logging (KVM_GET_DIRTY_LOG).
+//
+// Read-mostly: running vCPUs look slots up on soft-TLB misses without any
+// lock. Writers (VM ioctls) build a new immutable sorted snapshot under a
+// mutex and publish it with one atomic store; old snapshots are retired, not
+// freed, until the Memslots object dies (a reader may still hold one), and
+// the generation is bumped so that engines flush their soft TLBs.
+#pragma once
+
+#include <linux/kvm.h>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "cpu/bus.h"
+
+namespace skvm::kvm {
+
+// One bit per page of a slot, set by vCPUs (atomically), harvested by
+// KVM_GET_DIRTY_LOG.
+class DirtyBitmap {
+ public:
+  explicit DirtyBitmap(uint64_t npages) : words_((npages + 63) / 64) {}
+  void set(uint64_t page) {
+    words_[page / 64].fetch_or(1ull << (page % 64), std::memory_order_relaxed);
+  }
+  // Bytes KVM copies out: ALIGN(npages, BITS_PER_LONG) / 8.
+  size_t bytes() const { return words_.size() * 8; }
+  // Moves the bits into `out` (bytes() bytes) and clears them.
+  void harvest(uint64_t* out) {
+    for (size_t i = 0; i < words_.size(); ++i) out[i] = words_[i].exchange(0, std::memory_order_relaxed);
+  }
+
+ private:
+  std::vector<std::atomic<uint64_t>> words_;
+};
+
+struct Memslot {
+  uint32_t slot = 0;  // (as_id << 16) | id
+  uint32_t flags = 0;
+  uint64_t base_gfn = 0;
+  uint64_t npages = 0;
+  uint64_t userspace_addr = 0;
+  std::shared_ptr<DirtyBitmap> dirty;  // non-null iff KVM_MEM_LOG_DIRTY_PAGES
+
+  uint64_t end_gfn() const { return base_gfn + npages; }
+};
+
+class Memslots {
+ public:
+  Memslots();
+  ~Memslots();
+  Memslots(const Memslots&) = delete;
+  Memslots& operator=(const Memslots&) = delete;
+
+  // api.rst: KVM_SET_USER_MEMORY_REGION. Returns 0 or -errno exactly as
+  // kvm_vm_ioctl_set_memory_region() / __kvm_set_memory_region().
+  int set(const kvm_userspace_memory_region& mem);
+
+  // api.rst: KVM_GET_DIRTY_LOG. On success *out holds the slot's bitmap
+  // (cleared in the slot) and 0 is returned; otherwise -errno.
+  int get_dirty_log(uint32_t slot, std::vector<uint64_t>* out);
+
+  // Hot path (any thread, no lock).
+  cpu::PhysPage lookup(uint64_t gpa) const;
+  void mark_dirty(uint64_t gpa) const;
+  const std::atomic<uint64_t>& generation() const { return generation_; }
+
+  // A copy of the current slots, sorted by base_gfn (tests, diagnostics).
+  std::vector<Memslot> slots() const;
+
+ private:
+  struct Snapshot {
+    std::vector<Memslot> by_gfn;  // sorted by base_gfn, non-overlapping
+  };
+  const Memslot* find(const Snapshot& s, uint64_t gfn) const;
+  void publish(std::vector<Memslot> slots);  // requires mu_
+
+  std::mutex mu_;
+  std::atomic<const Snapshot*> current_;
+  std::vector<std::unique_ptr<const Snapshot>> all_;  // guarded by mu_; every snapshot ever published
+  std::atomic<uint64_t> generation_{0};
+};
+
+}  // namespace skvm::kvm

@@ -1,0 +1,271 @@
+#include "kvm/vcpu.h"
+
+#include <pthread.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "base/clock.h"
+#include "base/kick.h"
+#include "kvm/events.h"
+#include "kvm/limits.h"
+#include "kvm/regs.h"
+#include "kvm/vm.h"
+
+namespace skvm::kvm {
+
+Vcpu::Vcpu(Vm& vm, uint32_t id) : vm_(vm), id_(id) {}
+
+Vcpu::~Vcpu() = default;
+
+int Vcpu::create(Vm& vm, uint32_t id, std::unique_ptr<Vcpu>* out, int* fd) {
+  // kvm_main.c: create_vcpu_fd -> anon_inode_getfd(..., O_RDWR | O_CLOEXEC).
+  int memfd = base::make_memfd("kvm-vcpu", kVcpuMmapSize);
+  if (memfd < 0) return memfd;
+  std::unique_ptr<Vcpu> v(new Vcpu(vm, id));
+  int r = v->pages_.map(memfd, kVcpuMmapSize);
+  if (r < 0) {
+    ::close(memfd);
+    return r;
+  }
+  // SAFETY: page 0 of a fresh zero-filled shared mapping of kVcpuMmapSize
+  // bytes, page aligned: room and alignment for struct kvm_run (< 4096).
+  static_assert(sizeof(kvm_run) <= kPageSize);
+  v->run_ = reinterpret_cast<kvm_run*>(v->pages_.data());
+  v->cpu_ = std::make_unique<cpu::Cpu>(*v);
+  reset_state(v->cpu_->state(), id == 0);
+  v->cpu_->state_changed();
+  *out = std::move(v);
+  *fd = memfd;
+  return 0;
+}
+
+// ---- cpu::Bus ---------------------------------------------------------------
+
+cpu::PhysPage Vcpu::lookup(uint64_t gpa) { return vm_.memslots().lookup(gpa); }
+void Vcpu::mark_dirty(uint64_t gpa) { vm_.memslots().mark_dirty(gpa); }
+const std::atomic<uint64_t>& Vcpu::generation() const { return vm_.memslots().generation(); }
+// The PIO data page is page KVM_PIO_PAGE_OFFSET of the vCPU mapping.
+uint8_t* Vcpu::pio_page() { return pages_.data() + KVM_PIO_PAGE_OFFSET * kPageSize; }
+void Vcpu::cpuid(uint32_t leaf, uint32_t subleaf, uint32_t out[4]) { cpuid_.lookup(leaf, subleaf, out); }
+uint64_t Vcpu::tsc() { return base::ns_to_ticks(vm_.system().clock().now_ns(), kTscKhz); }
+
+// ---- State ioctls -------------------------------------------------------------
+
+void Vcpu::get_regs(kvm_regs* r) const { kvm::get_regs(cpu_->state(), r); }
+
+void Vcpu::set_regs(const kvm_regs& r) {
+  kvm::set_regs(cpu_->state(), r);
+  cpu_->state_changed();
+}
+
+// DEVIATION: interrupt_bitmap (an interrupt queued by KVM_SET_SREGS without
+// an irqchip) is neither injected nor reported: softkvm has no
+// interrupt-injection path in this slice; GET_SREGS reports it empty.
+void Vcpu::get_sregs(kvm_sregs* r) const { kvm::get_sregs(cpu_->state(), r); }
+
+int Vcpu::set_sregs(const kvm_sregs& r) {
+  int e = check_sregs(r, cpuid_.max_phys_addr_bits());
+  if (e < 0) return e;
+  kvm::set_sregs(cpu_->state(), r);
+  cpu_->state_changed();
+  return 0;
+}
+
+void Vcpu::get_fpu(kvm_fpu* f) const { kvm::get_fpu(cpu_->state(), f); }
+
+void Vcpu::set_fpu(const kvm_fpu& f) {
+  kvm::set_fpu(cpu_->state(), f);
+  cpu_->state_changed();
+}
+
+bool Vcpu::get_msr(uint32_t index, uint64_t* value) { return cpu_->get_msr(index, value); }
+
+bool Vcpu::set_msr(uint32_t index, uint64_t value) {
+  bool ok = cpu_->set_msr(index, value, /*host_initiated=*/true);
+  if (ok) cpu_->state_changed();
+  return ok;
+}
+
+// cpuid.c: kvm_set_cpuid: after the first KVM_RUN only an identical table
+// is accepted (-EBUSY otherwise).
+int Vcpu::set_cpuid(std::vector<kvm_cpuid_entry2> entries) {
+  if (has_run_) {
+    const auto& cur = cpuid_.entries();
+    bool same = cur.size() == entries.size();
+    for (size_t i = 0; same && i < cur.size(); ++i) {
+      const kvm_cpuid_entry2& a = cur[i];
+      const kvm_cpuid_entry2& b = entries[i];
+      same = a.function == b.function && a.index == b.index && a.flags == b.flags && a.eax == b.eax &&
+             a.ebx == b.ebx && a.ecx == b.ecx && a.edx == b.edx;
+    }
+    return same ? 0 : -EBUSY;
+  }
+  cpuid_.set(std::move(entries));
+  cpu_->state_changed();
+  return 0;
+}
+
+// x86.c: kvm_arch_vcpu_ioctl_translate: writeable is always 1, usermode 0,
+// physical_address is INVALID_GPA (all ones) when not mapped.
+void Vcpu::translate(kvm_translation* tr) {
+  cpu::Translation t = cpu_->translate(tr->linear_address);
+  tr->physical_address = t.valid ? t.gpa : ~0ull;
+  tr->valid = t.valid ? 1 : 0;
+  tr->writeable = 1;
+  tr->usermode = 0;
+}
+
+void Vcpu::get_mp_state(kvm_mp_state* mp) const { mp->mp_state = KVM_MP_STATE_RUNNABLE; }
+
+// x86.c: kvm_arch_vcpu_ioctl_set_mpstate: without an in-kernel LAPIC only
+// RUNNABLE is accepted.
+int Vcpu::set_mp_state(const kvm_mp_state& mp) {
+  if (mp.mp_state != KVM_MP_STATE_RUNNABLE) return -EINVAL;
+  cpu_->state().halted = false;
+  return 0;
+}
+
+void Vcpu::get_events(kvm_vcpu_events* e) const { kvm::get_events(cpu_->state(), e); }
+
+int Vcpu::set_events(const kvm_vcpu_events& e) {
+  int r = kvm::set_events(cpu_->state(), e);
+  if (r == 0) cpu_->state_changed();
+  return r;
+}
+
+// kvm_main.c: kvm_vcpu_ioctl_set_sigmask (SIGKILL and SIGSTOP are never
+// blocked).
+void Vcpu::set_signal_mask(const uint64_t* mask) {
+  if (mask == nullptr) {
+    has_sigmask_ = false;
+    return;
+  }
+  sigemptyset(&sigmask_);
+  for (int sig = 1; sig <= 64; ++sig) {
+    if (sig == SIGKILL || sig == SIGSTOP) continue;
+    if (*mask & (1ull << (sig - 1))) sigaddset(&sigmask_, sig);
+  }
+  has_sigmask_ = true;
+}
+
+// ---- KVM_RUN -------------------------------------------------------------------
+
+// x86.c: post_kvm_run_save.
+void Vcpu::post_run_save() {
+  const cpu::CpuState& s = cpu_->state();
+  const bool if_flag = (s.rflags & cpu::kFlagIF) != 0;
+  run_->if_flag = if_flag ? 1 : 0;
+  run_->cr8 = s.cr8;
+  run_->apic_base = s.apic_base;
+  run_->ready_for_interrupt_injection = (if_flag && s.interrupt_shadow == 0) ? 1 : 0;
+  run_->flags = 0;
+}
+
+void Vcpu::fill_exit(cpu::Stop stop) {
+  cpu::Exit& e = cpu_->exit();
+  switch (stop) {
+    case cpu::Stop::kIo:
+      run_->exit_reason = KVM_EXIT_IO;
+      run_->io.direction = e.io.in ? KVM_EXIT_IO_IN : KVM_EXIT_IO_OUT;
+      run_->io.size = e.io.size;
+      run_->io.port = e.io.port;
+      run_->io.count = e.io.count;
+      run_->io.data_offset = KVM_PIO_PAGE_OFFSET * kPageSize;
+      break;
+    case cpu::Stop::kMmio:
+      run_->exit_reason = KVM_EXIT_MMIO;
+      run_->mmio.phys_addr = e.mmio.gpa;
+      std::memcpy(run_->mmio.data, e.mmio.data, sizeof run_->mmio.data);
+      run_->mmio.len = e.mmio.len;
+      run_->mmio.is_write = e.mmio.is_write ? 1 : 0;
+      mmio_read_pending_ = !e.mmio.is_write;
+      break;
+    case cpu::Stop::kHlt:
+      run_->exit_reason = KVM_EXIT_HLT;
+      break;
+    case cpu::Stop::kShutdown:
+      run_->exit_reason = KVM_EXIT_SHUTDOWN;
+      break;
+    case cpu::Stop::kInternal: {
+      run_->exit_reason = KVM_EXIT_INTERNAL_ERROR;
+      run_->internal.suberror = e.internal.suberror;
+      const uint32_t n = e.internal.ndata < 16 ? e.internal.ndata : 16;
+      run_->internal.ndata = n;
+      for (uint32_t i = 0; i < n; ++i) run_->internal.data[i] = e.internal.data[i];
+      break;
+    }
+    case cpu::Stop::kKick:
+    case cpu::Stop::kMemoryFault:
+      break;
+  }
+}
+
+// api.rst: KVM_RUN. x86.c: kvm_arch_vcpu_ioctl_run. Hot path: no allocation
+// and no syscall unless a KVM_SET_SIGNAL_MASK mask is set.
+int Vcpu::run() {
+  std::atomic<int>& kick = base::thread_kick();
+  kick.store(0, std::memory_order_relaxed);
+  sigset_t saved;
+  // kvm_sigset_activate: a pending signal the mask unblocks is delivered
+  // here; its (wrapped) handler raises the kick.
+  if (has_sigmask_) pthread_sigmask(SIG_SETMASK, &sigmask_, &saved);
+  run_->flags = 0;
+  int result = run_locked(kick);
+  if (has_sigmask_) pthread_sigmask(SIG_SETMASK, &saved, nullptr);
+  post_run_save();
+  return result;
+}
+
+int Vcpu::run_locked(std::atomic<int>& kick) {
+  // softkvm has no KVM_CAP_SYNC_REGS: any sync-regs request is refused.
+  // DEVIATION: KVM accepts the KVM_SYNC_X86_* bits; softkvm does not.
+  if (run_->kvm_valid_regs != 0 || run_->kvm_dirty_regs != 0) return -EINVAL;
+  // Without an in-kernel LAPIC the TPR comes from kvm_run.cr8 (kvm_set_cr8).
+  if (run_->cr8 & ~0xfull) return -EINVAL;
+  cpu_->state().cr8 = run_->cr8;
+  const bool immediate_exit = run_->immediate_exit != 0;
+  if (exit_pending_) {
+    if (mmio_read_pending_) {
+      // The client completed the MMIO read: hand its data to the engine.
+      std::memcpy(cpu_->exit().mmio.data, run_->mmio.data, sizeof cpu_->exit().mmio.data);
+      mmio_read_pending_ = false;
+    }
+    if (immediate_exit) {
+      // complete_userspace_io runs even with immediate_exit: complete the
+      // pending instruction only (the engine completes it, then sees the
+      // kick at its first block boundary).
+      exit_pending_ = false;
+      kick.store(1, std::memory_order_relaxed);
+      cpu_->host_may_have_written_memory();
+      return finish(cpu_->run(&kick), /*intr_sets_reason=*/false);
+    }
+  }
+  // x86.c: !wants_to_run -> -EINTR; exit_reason is left as it was.
+  if (immediate_exit) return -EINTR;
+  exit_pending_ = false;
+  has_run_ = true;
+  // Without an in-kernel irqchip a HLT exits to user space and the next
+  // KVM_RUN resumes after it.
+  cpu_->state().halted = false;
+  cpu_->host_may_have_written_memory();
+  return finish(cpu_->run(&kick), /*intr_sets_reason=*/true);
+}
+
+int Vcpu::finish(cpu::Stop stop, bool intr_sets_reason) {
+  switch (stop) {
+    case cpu::Stop::kKick:
+      // A signal: KVM_EXIT_INTR (x86.c: vcpu_run, signal_pending).
+      if (intr_sets_reason) run_->exit_reason = KVM_EXIT_INTR;
+      return -EINTR;
+    case cpu::Stop::kMemoryFault:
+      return -EFAULT;
+    default:
+      fill_exit(stop);
+      exit_pending_ = stop == cpu::Stop::kIo || stop == cpu::Stop::kMmio;
+      return 0;
+  }
+}
+
+}  // namespace skvm::kvm

@@ -1,0 +1,96 @@
+// A KVM vCPU (the fd KVM_CREATE_VCPU returns): the kvm_run pages (a memfd
+// the client mmaps), the CPU engine, the CPUID table, the signal mask, and
+// KVM_RUN. Implements cpu::Bus for its engine. Every vCPU ioctl runs with
+// mutex() held (the ABI layer takes it), as KVM's vcpu->mutex.
+#pragma once
+
+#include <linux/kvm.h>
+#include <signal.h>
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "base/fd.h"
+#include "cpu/cpu.h"
+#include "kvm/cpuid.h"
+
+namespace skvm::kvm {
+
+class Vm;
+
+class Vcpu final : public cpu::Bus {
+ public:
+  // Creates the vCPU and its memfd (sized KVM_GET_VCPU_MMAP_SIZE). *fd is
+  // the client's handle; the Vcpu keeps only its own mapping of it.
+  static int create(Vm& vm, uint32_t id, std::unique_ptr<Vcpu>* out, int* fd);
+  ~Vcpu() override;
+
+  uint32_t id() const { return id_; }
+  Vm& vm() { return vm_; }
+  std::mutex& mutex() { return mu_; }
+  kvm_run* run_page() { return run_; }
+  cpu::Cpu& cpu() { return *cpu_; }
+
+  // api.rst: KVM_RUN. Returns 0 (exit described in kvm_run) or -errno:
+  // -EINTR with KVM_EXIT_INTR when kicked (a signal), -EINTR with exit_reason
+  // untouched for immediate_exit (after completing a pending I/O or MMIO
+  // instruction, as KVM), -EINVAL for a bad kvm_run.cr8 or sync-regs
+  // request, -EFAULT for guest memory gone bad. Caller holds mutex().
+  int run();
+
+  void get_regs(kvm_regs* r) const;
+  void set_regs(const kvm_regs& r);
+  void get_sregs(kvm_sregs* r) const;
+  int set_sregs(const kvm_sregs& r);
+  void get_fpu(kvm_fpu* f) const;
+  void set_fpu(const kvm_fpu& f);
+  // One MSR of KVM_GET_MSRS / KVM_SET_MSRS (false stops the batch).
+  bool get_msr(uint32_t index, uint64_t* value);
+  bool set_msr(uint32_t index, uint64_t value);
+  // api.rst: KVM_SET_CPUID2 (-EBUSY for a different table after KVM_RUN).
+  int set_cpuid(std::vector<kvm_cpuid_entry2> entries);
+  const std::vector<kvm_cpuid_entry2>& cpuid_entries() const { return cpuid_.entries(); }
+  // api.rst: KVM_TRANSLATE.
+  void translate(kvm_translation* tr);
+  // api.rst: KVM_GET_MP_STATE / KVM_SET_MP_STATE (no in-kernel irqchip:
+  // only KVM_MP_STATE_RUNNABLE).
+  void get_mp_state(kvm_mp_state* mp) const;
+  int set_mp_state(const kvm_mp_state& mp);
+  // api.rst: KVM_GET_VCPU_EVENTS / KVM_SET_VCPU_EVENTS (see kvm/events.h).
+  void get_events(kvm_vcpu_events* e) const;
+  int set_events(const kvm_vcpu_events& e);
+  // api.rst: KVM_SET_SIGNAL_MASK, the kernel's 64-bit sigset (nullptr: none).
+  void set_signal_mask(const uint64_t* mask);
+
+  // cpu::Bus.
+  cpu::PhysPage lookup(uint64_t gpa) override;
+  void mark_dirty(uint64_t gpa) override;
+  const std::atomic<uint64_t>& generation() const override;
+  uint8_t* pio_page() override;
+  void cpuid(uint32_t leaf, uint32_t subleaf, uint32_t out[4]) override;
+  uint64_t tsc() override;
+
+ private:
+  Vcpu(Vm& vm, uint32_t id);
+  int run_locked(std::atomic<int>& kick);
+  int finish(cpu::Stop stop, bool intr_sets_reason);
+  void fill_exit(cpu::Stop stop);
+  void post_run_save();
+
+  Vm& vm_;
+  const uint32_t id_;
+  std::mutex mu_;
+  base::SharedMapping pages_;
+  kvm_run* run_ = nullptr;
+  std::unique_ptr<cpu::Cpu> cpu_;
+  CpuidTable cpuid_;
+  bool has_run_ = false;
+  bool exit_pending_ = false;      // the last exit was I/O or MMIO: the engine completes it
+  bool mmio_read_pending_ = false;  // ... and it was an MMIO read: data comes from kvm_run
+  bool has_sigmask_ = false;
+  sigset_t sigmask_{};
+};
+
+}  // namespace skvm::kvm

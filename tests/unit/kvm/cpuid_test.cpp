@@ -1,0 +1,104 @@
+#include "kvm/cpuid.h"
+
+#include <gtest/gtest.h>
+
+namespace skvm::kvm {
+namespace {
+
+kvm_cpuid_entry2 leaf(uint32_t fn, uint32_t eax, uint32_t ebx = 0, uint32_t ecx = 0, uint32_t edx = 0,
+                      uint32_t index = 0, uint32_t flags = 0) {
+  kvm_cpuid_entry2 e{};
+  e.function = fn;
+  e.index = index;
+  e.flags = flags;
+  e.eax = eax;
+  e.ebx = ebx;
+  e.ecx = ecx;
+  e.edx = edx;
+  return e;
+}
+
+constexpr uint32_t kIntel[3] = {0x756e6547, 0x6c65746e, 0x49656e69};  // ebx, ecx, edx
+constexpr uint32_t kAmd[3] = {0x68747541, 0x444d4163, 0x69746e65};
+
+struct Out {
+  uint32_t r[4];
+};
+Out query(const CpuidTable& t, uint32_t fn, uint32_t idx = 0) {
+  Out o{};
+  t.lookup(fn, idx, o.r);
+  return o;
+}
+
+TEST(SupportedCpuid, IsIntelAndAdvertisesOnlyImplementedFeatures) {
+  CpuidTable t;
+  t.set(supported_cpuid());
+  Out l0 = query(t, 0);
+  EXPECT_EQ(l0.r[1], kIntel[0]);
+  EXPECT_EQ(l0.r[2], kIntel[1]);
+  EXPECT_EQ(l0.r[3], kIntel[2]);
+  Out l1 = query(t, 1);
+  EXPECT_EQ(l1.r[3] & 1u, 0u) << "no FPU until x87 works";
+  EXPECT_EQ(l1.r[3] & (1u << 8), 0u) << "no CX8 until CMPXCHG8B works";
+  EXPECT_EQ(l1.r[3] & (1u << 9), 0u) << "no APIC without an irqchip";
+  EXPECT_EQ(l1.r[3] & (1u << 25), 0u) << "no SSE";
+  EXPECT_NE(l1.r[3] & (1u << 6), 0u) << "PAE";
+  Out e1 = query(t, 0x80000001);
+  EXPECT_NE(e1.r[3] & (1u << 29), 0u) << "LM";
+  EXPECT_EQ(e1.r[3] & (1u << 11), 0u) << "no SYSCALL";
+  EXPECT_EQ(t.max_phys_addr_bits(), 40u);
+}
+
+TEST(CpuidTable, EmptyTableGivesZerosAnd36BitPhysical) {
+  CpuidTable t;
+  Out o = query(t, 0);
+  EXPECT_EQ(o.r[0] | o.r[1] | o.r[2] | o.r[3], 0u);
+  EXPECT_EQ(t.max_phys_addr_bits(), 36u);
+}
+
+TEST(CpuidTable, IntelOutOfRangeLeafReturnsHighestBasicLeaf) {
+  CpuidTable t;
+  t.set({leaf(0, 2, kIntel[0], kIntel[1], kIntel[2]), leaf(2, 0x22, 0x33), leaf(0x80000000, 0x80000001)});
+  Out o = query(t, 5);  // above max basic leaf 2
+  EXPECT_EQ(o.r[0], 0x22u);
+  o = query(t, 0x80000008);  // above the extended maximum
+  EXPECT_EQ(o.r[0], 0x22u);
+}
+
+TEST(CpuidTable, MissingLeafInsideTheRangeIsZero) {
+  CpuidTable t;
+  t.set({leaf(0, 2, kIntel[0], kIntel[1], kIntel[2]), leaf(2, 0x22)});
+  Out o = query(t, 1);
+  EXPECT_EQ(o.r[0] | o.r[1] | o.r[2] | o.r[3], 0u);
+}
+
+TEST(CpuidTable, AmdOutOfRangeLeafIsZero) {
+  CpuidTable t;
+  t.set({leaf(0, 2, kAmd[0], kAmd[1], kAmd[2]), leaf(2, 0x22)});
+  Out o = query(t, 5);
+  EXPECT_EQ(o.r[0], 0u);
+}
+
+TEST(CpuidTable, SignificantIndexSelectsSubleaf) {
+  CpuidTable t;
+  t.set({leaf(0, 7, kIntel[0], kIntel[1], kIntel[2]), leaf(4, 0x41, 0, 0, 0, 0, KVM_CPUID_FLAG_SIGNIFCANT_INDEX),
+         leaf(4, 0x42, 0, 0, 0, 1, KVM_CPUID_FLAG_SIGNIFCANT_INDEX), leaf(6, 0x66)});
+  EXPECT_EQ(query(t, 4, 1).r[0], 0x42u);
+  EXPECT_EQ(query(t, 4, 0).r[0], 0x41u);
+  EXPECT_EQ(query(t, 4, 2).r[0], 0u);     // missing subleaf
+  EXPECT_EQ(query(t, 6, 9).r[0], 0x66u);  // index not significant
+}
+
+TEST(CpuidTable, TopologyLeafPassesClAndX2apicId) {
+  CpuidTable t;
+  t.set({leaf(0, 0xb, kIntel[0], kIntel[1], kIntel[2]),
+         leaf(0xb, 1, 2, 0x100, 5, 0, KVM_CPUID_FLAG_SIGNIFCANT_INDEX),
+         leaf(0xb, 4, 4, 0x201, 5, 1, KVM_CPUID_FLAG_SIGNIFCANT_INDEX)});
+  Out o = query(t, 0xb, 3);
+  EXPECT_EQ(o.r[0], 0u);
+  EXPECT_EQ(o.r[2], 3u);
+  EXPECT_EQ(o.r[3], 5u);
+}
+
+}  // namespace
+}  // namespace skvm::kvm
