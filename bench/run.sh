@@ -45,3 +45,14 @@ for r in "${results[@]}"; do
   fi
   printf '| %-40s | %12s | %10s |\n' "$label" "$us" "$ratio"
 done
+
+# The CPU engine's own micro benchmark (bench/cpu_loop, no KVM ABI).
+echo
+echo "## CPU engine: guest MIPS and engine-only exit (bench/cpu_loop)"
+if [ -x "$build/bench_cpu_loop" ]; then
+  echo '```'
+  "$build/bench_cpu_loop" 2>&1 || echo "bench_cpu_loop failed with status $?"
+  echo '```'
+else
+  echo "n/a ($build/bench_cpu_loop not built)"
+fi

@@ -77,7 +77,7 @@ int ioctl(FdTable& table, int fd, unsigned long request, unsigned long arg) {
     // every other ioctl detects the reuse.
     std::shared_ptr<Handle> h = table.get(fd);
     if (h != nullptr && h->kind == Kind::kVcpu && h->owner == base::self_pid()) {
-      std::lock_guard lock(h->vcpu->mutex());
+      base::MutexLock lock(h->vcpu->mutex());
       return h->vcpu->run();
     }
   }

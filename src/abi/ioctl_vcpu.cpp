@@ -107,7 +107,7 @@ int vcpu_ioctl(Handle& h, unsigned long request, unsigned long arg) {
   kvm::Vcpu& vcpu = *h.vcpu;
   // kvm_vcpu_ioctl: anything that is not a KVM ioctl is EINVAL.
   if (_IOC_TYPE(request) != KVMIO) return -EINVAL;
-  std::lock_guard lock(vcpu.mutex());
+  base::MutexLock lock(vcpu.mutex());
   switch (request) {
     case KVM_RUN:  // api.rst: KVM_RUN (the argument must be 0)
       return arg != 0 ? -EINVAL : vcpu.run();

@@ -3,13 +3,43 @@
 #include <algorithm>
 #include <cerrno>
 
+#include "base/user_copy.h"
 #include "kvm/limits.h"
 
 namespace skvm::kvm {
 
+PageCheck::PageCheck(uint64_t npages) : chunks_((npages + kChunkPages - 1) / kChunkPages) {}
+
+PageCheck::~PageCheck() {
+  for (auto& c : chunks_) delete c.load(std::memory_order_acquire);
+}
+
+bool PageCheck::test(uint64_t page) const {
+  const Chunk* c = chunks_[page / kChunkPages].load(std::memory_order_acquire);
+  if (c == nullptr) return false;
+  const uint64_t bit = page % kChunkPages;
+  return (c->words[bit / 64].load(std::memory_order_relaxed) >> (bit % 64)) & 1;
+}
+
+void PageCheck::set(uint64_t page) {
+  std::atomic<Chunk*>& slot = chunks_[page / kChunkPages];
+  Chunk* c = slot.load(std::memory_order_acquire);
+  if (c == nullptr) {
+    auto* fresh = new Chunk();
+    if (slot.compare_exchange_strong(c, fresh, std::memory_order_acq_rel)) {
+      c = fresh;
+    } else {
+      delete fresh;  // another vCPU won; c is its chunk
+    }
+  }
+  const uint64_t bit = page % kChunkPages;
+  c->words[bit / 64].fetch_or(1ull << (bit % 64), std::memory_order_relaxed);
+}
+
 Memslots::Memslots() {
   auto empty = std::make_unique<const Snapshot>();
   current_.store(empty.get(), std::memory_order_release);
+  base::MutexLock lock(mu_);
   all_.push_back(std::move(empty));
 }
 
@@ -42,7 +72,7 @@ int Memslots::set(const kvm_userspace_memory_region& mem) {
   if (mem.guest_phys_addr + mem.memory_size < mem.guest_phys_addr) return -EINVAL;
   if (mem.memory_size / kPageSize > kMaxSlotPages) return -EINVAL;  // KVM_MEM_MAX_NR_PAGES
 
-  std::lock_guard lock(mu_);
+  base::MutexLock lock(mu_);
   const Snapshot& cur = *current_.load(std::memory_order_acquire);
   std::vector<Memslot> slots = cur.by_gfn;
   auto old = std::find_if(slots.begin(), slots.end(), [&](const Memslot& s) { return s.slot == mem.slot; });
@@ -58,6 +88,7 @@ int Memslots::set(const kvm_userspace_memory_region& mem) {
   const uint64_t npages = mem.memory_size / kPageSize;
   bool create_or_move = true;
   std::shared_ptr<DirtyBitmap> keep_bitmap;
+  std::shared_ptr<PageCheck> keep_mapped;
   if (old != slots.end()) {
     if (mem.userspace_addr != old->userspace_addr || npages != old->npages ||
         ((mem.flags ^ old->flags) & KVM_MEM_READONLY))
@@ -67,6 +98,7 @@ int Memslots::set(const kvm_userspace_memory_region& mem) {
       create_or_move = false;                 // KVM_MR_FLAGS_ONLY
     }
     keep_bitmap = old->dirty;
+    keep_mapped = old->mapped;  // same userspace_addr and size
   }
   if (create_or_move) {
     // kvm_check_memslot_overlap (before the arch checks, as in KVM).
@@ -86,6 +118,7 @@ int Memslots::set(const kvm_userspace_memory_region& mem) {
   next.userspace_addr = mem.userspace_addr;
   if (mem.flags & KVM_MEM_LOG_DIRTY_PAGES)
     next.dirty = keep_bitmap ? keep_bitmap : std::make_shared<DirtyBitmap>(npages);
+  next.mapped = keep_mapped ? keep_mapped : std::make_shared<PageCheck>(npages);
   if (old != slots.end())
     *old = std::move(next);
   else
@@ -100,7 +133,7 @@ int Memslots::get_dirty_log(uint32_t slot, std::vector<uint64_t>* out) {
   const uint32_t id = slot & 0xffff;
   const uint32_t as_id = slot >> 16;
   if (as_id >= kAddressSpaces || id >= kUserMemSlots) return -EINVAL;
-  std::lock_guard lock(mu_);
+  base::MutexLock lock(mu_);
   const Snapshot& cur = *current_.load(std::memory_order_acquire);
   for (const Memslot& s : cur.by_gfn) {
     if (s.slot != slot) continue;
@@ -127,10 +160,18 @@ cpu::PhysPage Memslots::lookup(uint64_t gpa) const {
   const uint64_t gfn = gpa / kPageSize;
   const Memslot* m = find(s, gfn);
   if (m == nullptr) return {};
-  cpu::PhysPage p;
+  const uint64_t page = gfn - m->base_gfn;
   // SAFETY: userspace_addr..+size was accepted by set() as a user range; the
-  // client owns that memory for as long as the slot exists (as with KVM).
-  p.host = reinterpret_cast<uint8_t*>(m->userspace_addr + (gfn - m->base_gfn) * kPageSize);
+  // client owns that memory for as long as the slot exists (as with KVM),
+  // and the page was checked to be mapped on its first lookup.
+  uint8_t* host = reinterpret_cast<uint8_t*>(m->userspace_addr + page * kPageSize);
+  if (!m->mapped->test(page)) {
+    uint8_t probe;
+    if (!base::copy_from_user(&probe, host, 1)) return {};  // see the DEVIATION in memslots.h
+    m->mapped->set(page);
+  }
+  cpu::PhysPage p;
+  p.host = host;
   p.writable = !(m->flags & KVM_MEM_READONLY);
   p.dirty_log = m->dirty != nullptr;
   return p;

@@ -16,6 +16,7 @@
 #include <mutex>
 #include <vector>
 
+#include "base/mutex.h"
 #include "cpu/bus.h"
 
 namespace skvm::kvm {
@@ -39,6 +40,26 @@ class DirtyBitmap {
   std::vector<std::atomic<uint64_t>> words_;
 };
 
+// Pages of a slot already seen to be readable host memory (a two-level
+// bitmap: 4 KiB of bits per 128 MiB of slot, allocated on first use).
+// Failures are never cached: the client may map the page later.
+class PageCheck {
+ public:
+  explicit PageCheck(uint64_t npages);
+  ~PageCheck();
+  PageCheck(const PageCheck&) = delete;
+  PageCheck& operator=(const PageCheck&) = delete;
+  bool test(uint64_t page) const;
+  void set(uint64_t page);
+
+ private:
+  static constexpr uint64_t kChunkPages = 1u << 15;
+  struct Chunk {
+    std::atomic<uint64_t> words[kChunkPages / 64] = {};
+  };
+  std::vector<std::atomic<Chunk*>> chunks_;
+};
+
 struct Memslot {
   uint32_t slot = 0;  // (as_id << 16) | id
   uint32_t flags = 0;
@@ -46,6 +67,7 @@ struct Memslot {
   uint64_t npages = 0;
   uint64_t userspace_addr = 0;
   std::shared_ptr<DirtyBitmap> dirty;  // non-null iff KVM_MEM_LOG_DIRTY_PAGES
+  std::shared_ptr<PageCheck> mapped;   // pages known to be mapped (same userspace_addr)
 
   uint64_t end_gfn() const { return base_gfn + npages; }
 };
@@ -65,7 +87,11 @@ class Memslots {
   // (cleared in the slot) and 0 is returned; otherwise -errno.
   int get_dirty_log(uint32_t slot, std::vector<uint64_t>* out);
 
-  // Hot path (any thread, no lock).
+  // Hot path (any thread, no lock). The first lookup of each page checks
+  // that the client's memory behind it is mapped (one process_vm_readv);
+  // DEVIATION: a page the client unmapped is reported as no memory (the
+  // access becomes KVM_EXIT_MMIO) where KVM fails KVM_RUN with EFAULT, and
+  // memory unmapped after its first use still faults in the engine.
   cpu::PhysPage lookup(uint64_t gpa) const;
   void mark_dirty(uint64_t gpa) const;
   const std::atomic<uint64_t>& generation() const { return generation_; }
@@ -78,11 +104,11 @@ class Memslots {
     std::vector<Memslot> by_gfn;  // sorted by base_gfn, non-overlapping
   };
   const Memslot* find(const Snapshot& s, uint64_t gfn) const;
-  void publish(std::vector<Memslot> slots);  // requires mu_
+  void publish(std::vector<Memslot> slots) SKVM_REQUIRES(mu_);
 
-  std::mutex mu_;
+  base::Mutex mu_;  // writers only; readers load current_
   std::atomic<const Snapshot*> current_;
-  std::vector<std::unique_ptr<const Snapshot>> all_;  // guarded by mu_; every snapshot ever published
+  std::vector<std::unique_ptr<const Snapshot>> all_ SKVM_GUARDED_BY(mu_);  // every snapshot ever published
   std::atomic<uint64_t> generation_{0};
 };
 

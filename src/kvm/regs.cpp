@@ -59,6 +59,9 @@ Segment real_mode_segment(uint16_t selector, uint64_t base, uint8_t type, uint8_
 constexpr size_t kFxFcw = 0, kFxFsw = 2, kFxFtw = 4, kFxFop = 6, kFxFip = 8, kFxFdp = 16,
                  kFxMxcsr = 24, kFxSt = 32, kFxXmm = 160;
 
+// SAFETY (load/store): callers pass the constant offsets above, each with
+// off + sizeof(T) <= 32, inside the 512-byte image; memcpy avoids unaligned
+// and aliasing issues.
 template <typename T>
 T load(const std::array<uint8_t, 512>& fx, size_t off) {
   T v;

@@ -163,6 +163,9 @@ void Vcpu::post_run_save() {
   run_->flags = 0;
 }
 
+// Both MMIO data buffers are 8 bytes: the memcpys below copy exactly that.
+static_assert(sizeof(kvm_run{}.mmio.data) == sizeof(cpu::MmioExit{}.data));
+
 void Vcpu::fill_exit(cpu::Stop stop) {
   cpu::Exit& e = cpu_->exit();
   switch (stop) {
@@ -177,6 +180,7 @@ void Vcpu::fill_exit(cpu::Stop stop) {
     case cpu::Stop::kMmio:
       run_->exit_reason = KVM_EXIT_MMIO;
       run_->mmio.phys_addr = e.mmio.gpa;
+      // SAFETY: 8 bytes to 8 bytes (static_assert above).
       std::memcpy(run_->mmio.data, e.mmio.data, sizeof run_->mmio.data);
       run_->mmio.len = e.mmio.len;
       run_->mmio.is_write = e.mmio.is_write ? 1 : 0;
@@ -207,15 +211,22 @@ void Vcpu::fill_exit(cpu::Stop stop) {
 int Vcpu::run() {
   std::atomic<int>& kick = base::thread_kick();
   kick.store(0, std::memory_order_relaxed);
-  sigset_t saved;
-  // kvm_sigset_activate: a pending signal the mask unblocks is delivered
-  // here; its (wrapped) handler raises the kick.
-  if (has_sigmask_) pthread_sigmask(SIG_SETMASK, &sigmask_, &saved);
   run_->flags = 0;
   int result = run_locked(kick);
-  if (has_sigmask_) pthread_sigmask(SIG_SETMASK, &saved, nullptr);
   post_run_save();
   return result;
+}
+
+// With a KVM_SET_SIGNAL_MASK mask: is a signal pending that the mask lets
+// through? KVM (kvm_sigset_activate + signal_pending) then returns EINTR and
+// the signal stays pending for the caller's own mask.
+bool Vcpu::unblocked_signal_pending() const {
+  if (!has_sigmask_) return false;
+  sigset_t pending;
+  if (sigpending(&pending) != 0) return false;
+  for (int sig = 1; sig < NSIG; ++sig)
+    if (sigismember(&pending, sig) == 1 && sigismember(&sigmask_, sig) == 0) return true;
+  return false;
 }
 
 int Vcpu::run_locked(std::atomic<int>& kick) {
@@ -226,31 +237,47 @@ int Vcpu::run_locked(std::atomic<int>& kick) {
   if (run_->cr8 & ~0xfull) return -EINVAL;
   cpu_->state().cr8 = run_->cr8;
   const bool immediate_exit = run_->immediate_exit != 0;
+  const bool signal = unblocked_signal_pending();
   if (exit_pending_) {
     if (mmio_read_pending_) {
       // The client completed the MMIO read: hand its data to the engine.
+      // SAFETY: 8 bytes to 8 bytes (static_assert above); the client may
+      // have written anything there, which is what a device read returns.
       std::memcpy(cpu_->exit().mmio.data, run_->mmio.data, sizeof cpu_->exit().mmio.data);
       mmio_read_pending_ = false;
     }
-    if (immediate_exit) {
-      // complete_userspace_io runs even with immediate_exit: complete the
-      // pending instruction only (the engine completes it, then sees the
-      // kick at its first block boundary).
+    if (immediate_exit || signal) {
+      // complete_userspace_io runs even when KVM_RUN will not enter the
+      // guest: complete the pending instruction only (the engine completes
+      // it, then sees the kick at its first block boundary).
       exit_pending_ = false;
       kick.store(1, std::memory_order_relaxed);
       cpu_->host_may_have_written_memory();
-      return finish(cpu_->run(&kick), /*intr_sets_reason=*/false);
+      const cpu::Stop stop = cpu_->run(&kick);
+      kick.store(0, std::memory_order_relaxed);
+      if (stop != cpu::Stop::kKick) return finish(stop, true);
     }
   }
   // x86.c: !wants_to_run -> -EINTR; exit_reason is left as it was.
   if (immediate_exit) return -EINTR;
+  // x86.c: vcpu_run: a pending signal -> KVM_EXIT_INTR.
+  if (signal) {
+    run_->exit_reason = KVM_EXIT_INTR;
+    return -EINTR;
+  }
   exit_pending_ = false;
   has_run_ = true;
   // Without an in-kernel irqchip a HLT exits to user space and the next
   // KVM_RUN resumes after it.
   cpu_->state().halted = false;
   cpu_->host_may_have_written_memory();
-  return finish(cpu_->run(&kick), /*intr_sets_reason=*/true);
+  // The KVM_SET_SIGNAL_MASK mask is in force while the guest runs: a signal
+  // it lets through runs its (wrapped) handler, which raises the kick.
+  sigset_t saved;
+  if (has_sigmask_) pthread_sigmask(SIG_SETMASK, &sigmask_, &saved);
+  const cpu::Stop stop = cpu_->run(&kick);
+  if (has_sigmask_) pthread_sigmask(SIG_SETMASK, &saved, nullptr);
+  return finish(stop, /*intr_sets_reason=*/true);
 }
 
 int Vcpu::finish(cpu::Stop stop, bool intr_sets_reason) {

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "base/fd.h"
+#include "base/mutex.h"
 #include "cpu/cpu.h"
 #include "kvm/cpuid.h"
 
@@ -29,7 +30,7 @@ class Vcpu final : public cpu::Bus {
 
   uint32_t id() const { return id_; }
   Vm& vm() { return vm_; }
-  std::mutex& mutex() { return mu_; }
+  base::Mutex& mutex() { return mu_; }
   kvm_run* run_page() { return run_; }
   cpu::Cpu& cpu() { return *cpu_; }
 
@@ -75,13 +76,14 @@ class Vcpu final : public cpu::Bus {
  private:
   Vcpu(Vm& vm, uint32_t id);
   int run_locked(std::atomic<int>& kick);
+  bool unblocked_signal_pending() const;
   int finish(cpu::Stop stop, bool intr_sets_reason);
   void fill_exit(cpu::Stop stop);
   void post_run_save();
 
   Vm& vm_;
   const uint32_t id_;
-  std::mutex mu_;
+  base::Mutex mu_;  // held by the ABI layer around every vCPU ioctl
   base::SharedMapping pages_;
   kvm_run* run_ = nullptr;
   std::unique_ptr<cpu::Cpu> cpu_;

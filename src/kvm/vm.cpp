@@ -16,7 +16,7 @@ Vm::~Vm() = default;
 // kvm_main.c: kvm_vm_ioctl_create_vcpu.
 int Vm::create_vcpu(unsigned long id, Vcpu** vcpu, int* fd) {
   if (id >= kMaxVcpuIds) return -EINVAL;
-  std::lock_guard lock(mu_);
+  base::MutexLock lock(mu_);
   if (vcpus_.size() >= kMaxVcpus) return -EINVAL;
   for (const auto& v : vcpus_)
     if (v->id() == id) return -EEXIST;
@@ -35,31 +35,31 @@ int Vm::create_vcpu(unsigned long id, Vcpu** vcpu, int* fd) {
 // 64-bit argument, and an unaligned address is accepted).
 int Vm::set_tss_addr(unsigned long addr) {
   if (addr > (1ull << 32) - 3 * kPageSize) return -EINVAL;
-  std::lock_guard lock(mu_);
+  base::MutexLock lock(mu_);
   tss_addr_ = addr;
   return 0;
 }
 
 // x86.c: kvm_arch_vm_ioctl, KVM_SET_IDENTITY_MAP_ADDR.
 int Vm::set_identity_map_addr(uint64_t addr) {
-  std::lock_guard lock(mu_);
+  base::MutexLock lock(mu_);
   if (!vcpus_.empty()) return -EINVAL;
   identity_map_addr_ = addr;
   return 0;
 }
 
 uint64_t Vm::tss_addr() const {
-  std::lock_guard lock(mu_);
+  base::MutexLock lock(mu_);
   return tss_addr_;
 }
 
 uint64_t Vm::identity_map_addr() const {
-  std::lock_guard lock(mu_);
+  base::MutexLock lock(mu_);
   return identity_map_addr_;
 }
 
 size_t Vm::vcpu_count() const {
-  std::lock_guard lock(mu_);
+  base::MutexLock lock(mu_);
   return vcpus_.size();
 }
 

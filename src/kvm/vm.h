@@ -9,6 +9,7 @@
 #include <mutex>
 #include <vector>
 
+#include "base/mutex.h"
 #include "kvm/memslots.h"
 #include "kvm/system.h"
 
@@ -44,10 +45,10 @@ class Vm {
  private:
   const System& system_;
   Memslots memslots_;
-  mutable std::mutex mu_;
-  std::vector<std::unique_ptr<Vcpu>> vcpus_;  // guarded by mu_
-  uint64_t tss_addr_ = 0;                     // guarded by mu_
-  uint64_t identity_map_addr_ = 0xfffbc000;   // guarded by mu_; KVM's default
+  mutable base::Mutex mu_;
+  std::vector<std::unique_ptr<Vcpu>> vcpus_ SKVM_GUARDED_BY(mu_);
+  uint64_t tss_addr_ SKVM_GUARDED_BY(mu_) = 0;
+  uint64_t identity_map_addr_ SKVM_GUARDED_BY(mu_) = 0xfffbc000;  // KVM's default
 };
 
 }  // namespace skvm::kvm

@@ -200,7 +200,7 @@ int main(int argc, char** argv) {
     return exec_command(std::vector<std::string>(argv + 2, argv + argc));
   }
   CLI::App app{"softkvm: the Linux KVM API served in user space", "softkvm"};
-  app.set_version_flag("--version", std::string("softkvm 0.1.0 (") + soft_library_version() + ")");
+  app.set_version_flag("--version", std::string("softkvm 0.1.0 (libsoftkvm: ") + soft_library_version() + ")");
   app.require_subcommand(1);
   app.footer(kExamples);
 

@@ -4,8 +4,14 @@
 // the backends byte for byte (AbiDiff).
 #include <gtest/gtest.h>
 
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
 #include <csignal>
 #include <cstring>
+#include <thread>
 
 #include "abi_context.h"
 
@@ -142,7 +148,103 @@ TEST_P(AbiBehaviour, HostWriteToGuestCodeBetweenRunsIsExecuted) {
   }
 }
 
-void on_sigusr1(int) {}
+// DESIGN.md "Client memory that goes bad": the host memory behind a slot
+// is unmapped by the client, then the guest stores to it. The process must
+// not die; KVM answers in one of two ways depending on the path that sees
+// the fault: -1/EFAULT from KVM_RUN (the MMU faulting the page in, as on
+// EPT/NPT hosts), or, when the instruction is emulated (as on this
+// machine's KVM: the emulator's copy to the user address fails and
+// emulator_read_write_onepage falls back to MMIO), a KVM_EXIT_MMIO write
+// of the store. Both are accepted; anything else fails.
+// Runs in a child process (which opens its own KVM handles: KVM refuses a
+// VM's fds in another mm with EIO). Exit code: kEfault, kMmio, kOther or
+// kSetupFailed (distinct from 0/1, which a crash handler such as ASan's may
+// use).
+enum ChildResult { kEfault = 40, kMmio, kIntr, kOther, kSetupFailed };
+int store_to_unmapped_slot(const Backend& b) {
+  Vm vm(b);
+  std::string why;
+  uint8_t* low = vm.error().empty() ? vm.add_ram(0, 0, 0x10000, 0, &why) : nullptr;
+  void* gone = mmap(nullptr, 0x1000, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  kvm_userspace_memory_region slot{1, 0, 0x20000, 0x1000, addr(gone)};
+  if (low == nullptr || gone == MAP_FAILED || vm.vm_ioctl(KVM_SET_USER_MEMORY_REGION, &slot).ret) {
+    return kSetupFailed;
+  }
+  auto vcpu = vm.create_vcpu(0, &why);
+  if (!vcpu || !vcpu->enter_mode(Mode::kReal, kRealEntry).empty()) return kSetupFailed;
+  static constexpr uint8_t kCode[] = {
+      0xb8, 0x00, 0x20,                    // mov ax, 0x2000
+      0x8e, 0xd8,                          // mov ds, ax
+      0xc6, 0x06, 0x00, 0x00, 0x01,        // mov byte [0], 1   (gpa 0x20000)
+      0xf4,                                // hlt
+  };
+  std::memcpy(low + kRealEntry, kCode, sizeof kCode);
+  munmap(gone, 0x1000);
+  Result r = vcpu->ioctl(KVM_RUN, 0UL);
+  const kvm_run* run = vcpu->run();
+  if (r.ret == -1 && r.err == EFAULT) return kEfault;
+  bool mmio = r.ret == 0 && run->exit_reason == KVM_EXIT_MMIO && run->mmio.is_write &&
+              run->mmio.phys_addr == 0x20000 && run->mmio.len == 1 && run->mmio.data[0] == 1;
+  return mmio ? kMmio : kOther;
+}
+
+TEST_P(AbiBehaviour, GuestStoreToUnmappedSlotMemoryIsEFAULTOrMmio) {
+  const Backend& b = *GetParam();
+  SKVM_SKIP_IF_UNUSABLE(b);
+  Verdict v(key("GuestStoreToUnmappedSlotMemoryIsEFAULTOrMmio", b), known_failures());
+  // A child process, so that a backend that dies on the fault is reported
+  // as a failure of this case instead of killing the suite.
+  pid_t child = fork();
+  if (child == 0) _exit(store_to_unmapped_slot(b));
+  int status = 0;
+  if (child < 0 || waitpid(child, &status, 0) != child) {
+    v.fail("setup: fork/waitpid failed");
+  } else if (WIFSIGNALED(status)) {
+    v.fail("KVM_RUN killed the process with signal " + std::to_string(WTERMSIG(status)) + " (" +
+           strsignal(WTERMSIG(status)) + ")");
+  } else if (WEXITSTATUS(status) == kSetupFailed) {
+    v.fail("setup failed in the child process");
+  } else if (WEXITSTATUS(status) == kOther) {
+    v.fail("KVM_RUN neither failed with EFAULT nor exited with a KVM_EXIT_MMIO write of 1 at 0x20000");
+  } else if (WEXITSTATUS(status) != kEfault && WEXITSTATUS(status) != kMmio) {
+    v.fail("the child process exited with status " + std::to_string(WEXITSTATUS(status)) +
+           " (a crash caught by a sanitizer?)");
+  }
+}
+
+// The backend whose KVM_RUN the signal handler must end (see
+// Backend::signal_notify).
+std::atomic<void (*)()> g_signal_notify{nullptr};
+
+void on_sigusr1(int) {
+  if (auto notify = g_signal_notify.load()) notify();
+}
+
+// Child side of SignalDuringRunIsEINTRWithExitIntr: a guest spinning in
+// `jmp $`; a second thread sends SIGUSR1 (handler installed, no SA_RESTART)
+// to the vCPU thread while it is in KVM_RUN.
+int signal_during_run(const Backend& b) {
+  Vm vm(b);
+  std::string why;
+  uint8_t* low = vm.error().empty() ? vm.add_ram(0, 0, 0x10000, 0, &why) : nullptr;
+  auto vcpu = low ? vm.create_vcpu(0, &why) : nullptr;
+  if (!vcpu || !vcpu->enter_mode(Mode::kReal, kRealEntry).empty()) return kSetupFailed;
+  low[kRealEntry] = 0xeb;  // jmp $
+  low[kRealEntry + 1] = 0xfe;
+  g_signal_notify.store(b.signal_notify);
+  struct sigaction sa {};
+  sa.sa_handler = on_sigusr1;
+  sigaction(SIGUSR1, &sa, nullptr);
+  pthread_t vcpu_thread = pthread_self();
+  std::thread kicker([vcpu_thread] {
+    usleep(100 * 1000);  // let KVM_RUN start
+    pthread_kill(vcpu_thread, SIGUSR1);
+  });
+  Result r = vcpu->ioctl(KVM_RUN, 0UL);
+  kicker.join();
+  bool intr = r.ret == -1 && r.err == EINTR && vcpu->run()->exit_reason == KVM_EXIT_INTR;
+  return intr ? kIntr : kOther;
+}
 
 // api.rst: KVM_SET_SIGNAL_MASK and KVM_RUN: a signal blocked in the thread
 // but unblocked by the vCPU's mask, pending at KVM_RUN, makes KVM_RUN fail
@@ -161,6 +263,7 @@ TEST_P(AbiBehaviour, PendingSignalRunIsEINTRWithExitIntr) {
     return;
   }
   low[kRealEntry] = 0xf4;  // hlt, never reached
+  g_signal_notify.store(b.signal_notify);  // as a client of the C ABI does
   struct sigaction sa {}, old_sa{};
   sa.sa_handler = on_sigusr1;
   sigaction(SIGUSR1, &sa, &old_sa);
@@ -189,6 +292,36 @@ TEST_P(AbiBehaviour, PendingSignalRunIsEINTRWithExitIntr) {
   }
   pthread_sigmask(SIG_SETMASK, &old_mask, nullptr);
   sigaction(SIGUSR1, &old_sa, nullptr);
+  g_signal_notify.store(nullptr);
+}
+
+// api.rst KVM_RUN; DESIGN.md "Signals and KVM_RUN": a signal delivered to
+// the vCPU thread while the guest runs ends KVM_RUN with -1/EINTR and
+// exit_reason KVM_EXIT_INTR (how QEMU kicks a vCPU). Run in a child process
+// with a 5 s limit, so a backend that never returns fails this case only.
+TEST_P(AbiBehaviour, SignalDuringRunIsEINTRWithExitIntr) {
+  const Backend& b = *GetParam();
+  SKVM_SKIP_IF_UNUSABLE(b);
+  Verdict v(key("SignalDuringRunIsEINTRWithExitIntr", b), known_failures());
+  pid_t child = fork();
+  if (child == 0) _exit(signal_during_run(b));
+  int status = 0;
+  pid_t done = 0;
+  for (int i = 0; i < 500 && (done = waitpid(child, &status, WNOHANG)) == 0; ++i) usleep(10 * 1000);
+  if (done == 0) {
+    kill(child, SIGKILL);
+    waitpid(child, &status, 0);
+    v.fail("KVM_RUN was still running 5 s after the signal");
+  } else if (done != child) {
+    v.fail("setup: fork/waitpid failed");
+  } else if (WIFSIGNALED(status)) {
+    v.fail("the process died with signal " + std::to_string(WTERMSIG(status)));
+  } else if (WEXITSTATUS(status) == kSetupFailed) {
+    v.fail("setup failed in the child process");
+  } else if (WEXITSTATUS(status) != kIntr) {
+    v.fail("KVM_RUN returned, but not -1/EINTR with exit_reason KVM_EXIT_INTR (child status " +
+           std::to_string(WEXITSTATUS(status)) + ")");
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Kvm, AbiBehaviour, testing::Values(&kSoft, &kHost),

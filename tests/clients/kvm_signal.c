@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/kvm.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -28,6 +29,11 @@
 
 static volatile sig_atomic_t g_siginfo_calls;
 static volatile sig_atomic_t g_plain_calls;
+static volatile sig_atomic_t g_usr1_calls;
+
+static void on_usr1(int sig) {
+  if (sig == SIGUSR1) g_usr1_calls++;
+}
 
 static void on_alarm_siginfo(int sig, siginfo_t* info, void* context) {
   (void)context;
@@ -155,6 +161,33 @@ int main(void) {
   sigemptyset(&act.sa_mask);
   failures += check(sigaction(SIGUSR2, &act, NULL) == 0 && raise(SIGUSR2) == 0,
                     "SA_SIGINFO with SIG_IGN ignores the signal");
+
+  /* 3c. QEMU's SIG_IPI pattern. api.rst: KVM_SET_SIGNAL_MASK: SIGUSR1 is
+   * blocked in the thread and already pending; the mask in force during
+   * KVM_RUN unblocks it, so KVM_RUN returns -1/EINTR, KVM_EXIT_INTR. */
+  memset(&act, 0, sizeof act);
+  act.sa_handler = on_usr1;
+  sigemptyset(&act.sa_mask);
+  sigaction(SIGUSR1, &act, NULL);
+  sigset_t block, saved;
+  sigemptyset(&block);
+  sigaddset(&block, SIGUSR1);
+  pthread_sigmask(SIG_BLOCK, &block, &saved);
+  raise(SIGUSR1);
+  union {
+    struct kvm_signal_mask hdr;
+    uint8_t bytes[sizeof(struct kvm_signal_mask) + 8];
+  } mask;
+  memset(&mask, 0, sizeof mask);
+  mask.hdr.len = 8; /* the kernel's sigset_t: nothing blocked while running */
+  failures += check(ioctl(vcpu, KVM_SET_SIGNAL_MASK, &mask) == 0, "KVM_SET_SIGNAL_MASK");
+  failures += run_once(vcpu, run, "pending SIGUSR1 unblocked by KVM_SET_SIGNAL_MASK", 1);
+  failures += check(ioctl(vcpu, KVM_SET_SIGNAL_MASK, NULL) == 0, "KVM_SET_SIGNAL_MASK(NULL)");
+  pthread_sigmask(SIG_SETMASK, &saved, NULL);
+  /* Real KVM leaves the signal pending until the thread unblocks it (just
+   * above); softkvm has already delivered it inside KVM_RUN. Either way it
+   * has run exactly once now. */
+  failures += check(g_usr1_calls == 1, "SIGUSR1 handler ran once");
 
   /* 4. api.rst: immediate_exit makes KVM_RUN return -1/EINTR at once. */
   if (ioctl(kvm, KVM_CHECK_EXTENSION, KVM_CAP_IMMEDIATE_EXIT) > 0) {

@@ -43,12 +43,14 @@ std::string exit_name(uint32_t reason) {
 // it; if KVM_RUN is still running kGraceSec later, the process ends with a
 // message rather than hang the suite.
 std::atomic<kvm_run*> g_watched_run{nullptr};
+std::atomic<void (*)()> g_signal_notify{nullptr};
 std::atomic<int> g_alarms{0};  // lock-free: safe in a signal handler
 constexpr unsigned kGraceSec = 5;
 
 void on_alarm(int) {
   if (g_alarms.fetch_add(1) == 0) {
     if (kvm_run* run = g_watched_run.load()) run->immediate_exit = 1;
+    if (auto notify = g_signal_notify.load()) notify();
     alarm(kGraceSec);
     return;
   }
@@ -61,9 +63,10 @@ void on_alarm(int) {
 // Turns the KVM_RUN of a guest that never stops into -1/EINTR.
 class Watchdog {
  public:
-  explicit Watchdog(kvm_run* run) {
+  Watchdog(kvm_run* run, const Backend& backend) {
     g_alarms.store(0);
     g_watched_run.store(run);
+    g_signal_notify.store(backend.signal_notify);
     struct sigaction sa {};
     sa.sa_handler = on_alarm;  // no SA_RESTART: KVM_RUN returns EINTR
     sigaction(SIGALRM, &sa, &old_);
@@ -73,6 +76,7 @@ class Watchdog {
     alarm(0);
     sigaction(SIGALRM, &old_, nullptr);
     g_watched_run.store(nullptr);
+    g_signal_notify.store(nullptr);
   }
 
  private:
@@ -178,7 +182,7 @@ GuestRun run_guest(const GuestSpec& spec, const Backend& backend) {
   Result size = vm.sys_ioctl(KVM_GET_VCPU_MMAP_SIZE, 0);
   kvm_run* run = vcpu->run();
   {
-    Watchdog watchdog(run);
+    Watchdog watchdog(run, backend);
     for (int n = 0;; ++n) {
       if (n == kMaxExits) {
         out.error = "more than " + std::to_string(kMaxExits) + " IO/MMIO exits";

@@ -27,6 +27,7 @@ struct SoftLibrary {
   decltype(&skvm_open) open = nullptr;
   decltype(&skvm_ioctl) ioctl = nullptr;
   decltype(&skvm_close) close = nullptr;
+  decltype(&skvm_signal_notify) signal_notify = nullptr;
   std::string error;
 };
 
@@ -44,6 +45,8 @@ const SoftLibrary& soft_library() {
     l.open = reinterpret_cast<decltype(&skvm_open)>(dlsym(h, "skvm_open"));
     l.ioctl = reinterpret_cast<decltype(&skvm_ioctl)>(dlsym(h, "skvm_ioctl"));
     l.close = reinterpret_cast<decltype(&skvm_close)>(dlsym(h, "skvm_close"));
+    l.signal_notify =
+        reinterpret_cast<decltype(&skvm_signal_notify)>(dlsym(h, "skvm_signal_notify"));
     if (!l.open || !l.ioctl || !l.close) {
       l.error = "libsoftkvm.so does not export skvm_open/skvm_ioctl/skvm_close";
     }
@@ -57,6 +60,11 @@ int soft_ioctl(int fd, unsigned long request, unsigned long arg) {
   return soft_library().ioctl(fd, request, arg);
 }
 int soft_close(int fd) { return soft_library().close(fd); }
+// Called from signal handlers: soft_library() was initialized by the probe
+// that every test runs first, so this only reads it.
+void soft_signal_notify() {
+  if (auto notify = soft_library().signal_notify) notify();
+}
 
 std::string errno_text(const char* what) {
   return std::string(what) + " failed: " + std::strerror(errno);
@@ -85,8 +93,8 @@ std::string probe(const Backend& b) {
 
 }  // namespace
 
-const Backend kSoft = {"soft", soft_open, soft_ioctl, soft_close};
-const Backend kHost = {"host", host_open, host_ioctl, host_close};
+const Backend kSoft = {"soft", soft_open, soft_ioctl, soft_close, soft_signal_notify};
+const Backend kHost = {"host", host_open, host_ioctl, host_close, nullptr};
 
 const std::string& backend_unusable_reason(const Backend& backend) {
   static const std::string soft = probe(kSoft);

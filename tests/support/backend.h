@@ -13,6 +13,11 @@ struct Backend {
   int (*open)(int flags);                                     // as open("/dev/kvm", flags)
   int (*ioctl)(int fd, unsigned long request, unsigned long arg);  // as ioctl(2)
   int (*close)(int fd);                                       // as close(2)
+  // Async-signal-safe; a client's signal handler calls it so that a signal
+  // ends the KVM_RUN in progress (-1/EINTR, KVM_EXIT_INTR). softkvm's C ABI
+  // needs it (softkvm.h: skvm_signal_notify; the preload shim's wrapped
+  // handlers do the same); the kernel sees signals itself: null for host.
+  void (*signal_notify)();
 };
 
 extern const Backend kSoft;

@@ -191,7 +191,7 @@ Decoded decode(const uint8_t* bytes, unsigned avail, unsigned code_size, Insn* o
   };
 
   uint8_t eff_seg_default = kDs;
-  bool force_reg = map == isa::kMap0F && (b == 0x20 || b == 0x22);  // MOV CRn: mod ignored
+  bool force_reg = map == isa::kMap0F && (b >= 0x20 && b <= 0x23);  // MOV CRn/DRn: mod ignored
   if (any_modrm) {
     in.reg = reg_operand(mreg, rex & 4, osz == 1);
     if (mod == 3 || force_reg) {

@@ -73,6 +73,7 @@ struct Frame {
   unsigned size = 0;   // bytes used, growing downwards from the end
   unsigned width = 0;  // 2, 4 or 8
   void push(uint64_t v) {
+    // At most 10 pushes of 4 bytes (v86) or 6 of 8 bytes (long mode): fits.
     size += width;
     std::memcpy(bytes + sizeof bytes - size, &v, width);
   }

@@ -3,6 +3,7 @@
 // one for the instruction's operand size.
 #include "cpu/decode/decoder.h"
 #include "cpu/exec/alu.h"
+#include "cpu/exec/bits.h"
 #include "cpu/exec/branch.h"
 #include "cpu/exec/mov.h"
 #include "cpu/exec/muldiv.h"

@@ -168,8 +168,10 @@ Block* EngineImpl::lookup(Block* prev) {
     b = nullptr;
   }
   if (!b) {
+    uint64_t flushes = cache_.flushes();
     b = build(la, p, avail, gpa, cs);
     if (!b) return nullptr;
+    if (cache_.flushes() != flushes) prev = nullptr;  // its slot may be reused
   }
   // Link prev -> b by RIP (CS, paging and mode are covered by chain_epoch).
   // Blocks whose tail is on another page are always looked up in full.

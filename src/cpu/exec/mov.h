@@ -148,4 +148,27 @@ bool setcc(Exec& x, const Insn& i) {
   return rm_write<1>(x, i, x.cond(i.opcode & 0xf) ? 1 : 0);
 }
 
+// LDS/LES/LSS/LFS/LGS r, m16:16/32/64: offset then selector.
+template <unsigned W, SegReg S>
+bool load_far_pointer(Exec& x, const Insn& i) {
+  if (!(i.pfx & kInsnMem)) return raise(x.cpu, kUD);
+  uint64_t ea = effective_address(x, i), off, sel;
+  if (!seg_read<W>(x, seg_of(i), ea, &off)) return false;
+  if (!seg_read<2>(x, seg_of(i), (ea + W) & mask_for(i.asize), &sel)) return false;
+  if (!load_segment(x.cpu, S, static_cast<uint16_t>(sel))) return false;
+  reg_set<W>(x.s, i.reg, off);
+  if (S == kSs) x.s.interrupt_shadow |= 2;
+  x.sys_changed = true;
+  return true;
+}
+
+// XLAT: AL = [seg:rBX + AL].
+template <unsigned W>
+bool xlat(Exec& x, const Insn& i) {
+  uint64_t v;
+  if (!seg_read<1>(x, seg_of(i), (x.s.gpr[kRbx] + (x.s.gpr[kRax] & 0xff)) & mask_for(i.asize), &v)) return false;
+  reg_set<1>(x.s, kRax, v);
+  return true;
+}
+
 }  // namespace skvm::cpu::exec

@@ -103,4 +103,34 @@ bool leave(Exec& x, const Insn&) {
   return true;
 }
 
+// ENTER imm16, imm8 (SDM Vol. 2A ENTER): nesting level mod 32; frame
+// pointers of outer levels are copied from the old frame.
+template <unsigned W>
+bool enter(Exec& x, const Insn& i) {
+  unsigned sw = stack_width(x.s);
+  uint64_t m = mask_for(sw);
+  unsigned level = i.imm2 & 31;
+  uint64_t size = i.imm & 0xffff;
+  uint64_t sp = x.s.gpr[kRsp];
+  uint64_t bp = x.s.gpr[kRbp];
+  // Writes go below RSP first; registers are committed at the end.
+  sp = (sp - W) & m;
+  if (!seg_write<W>(x, kSs, sp, bp)) return false;
+  uint64_t frame = sp;
+  for (unsigned k = 1; k < level; ++k) {
+    uint64_t v;
+    if (!seg_read<W>(x, kSs, (bp - k * W) & m, &v)) return false;
+    sp = (sp - W) & m;
+    if (!seg_write<W>(x, kSs, sp, v)) return false;
+  }
+  if (level > 0) {
+    sp = (sp - W) & m;
+    if (!seg_write<W>(x, kSs, sp, frame)) return false;
+  }
+  sp = (sp - size) & m;
+  reg_set<W>(x.s, kRbp, frame);
+  reg_set_w(x.s, kRsp, sp, sw);
+  return true;
+}
+
 }  // namespace skvm::cpu::exec

@@ -153,6 +153,42 @@ bool mov_cr(Exec& x, const Insn& i) {
   return true;
 }
 
+// MOV r, DRn / MOV DRn, r. DR4/DR5 alias DR6/DR7 unless CR4.DE (then #UD).
+template <unsigned W, bool Write>
+bool mov_dr(Exec& x, const Insn& i) {
+  unsigned n = i.reg;
+  if (n > 7) return raise(x.cpu, kUD);
+  if ((n == 4 || n == 5) && (x.s.cr4 & kCr4DE)) return raise(x.cpu, kUD);
+  if (!require_cpl0(x)) return false;
+  if (n == 4 || n == 5) n += 2;
+  if constexpr (Write) {
+    uint64_t v = reg_get<W>(x.s, i.rm);
+    if ((n == 6 || n == 7) && (v >> 32) != 0) return raise(x.cpu, kGP, 0);
+    if (n < 4) x.s.dr[n] = v;
+    else if (n == 6) x.s.dr6 = (v & 0x1e00f) | 0xffff0ff0;
+    else x.s.dr7 = (v & 0xffff2fff) | 0x400;
+  } else {
+    reg_set<W>(x.s, i.rm, n < 4 ? x.s.dr[n] : n == 6 ? x.s.dr6 : x.s.dr7);
+  }
+  return true;
+}
+
+// CLTS: clear CR0.TS (CPL 0).
+template <unsigned W>
+bool clts(Exec& x, const Insn&) {
+  if (!require_cpl0(x)) return false;
+  x.flags();
+  if (!write_cr(x.cpu, 0, x.s.cr0 & ~kCr0TS)) return false;
+  x.sys_changed = true;
+  return true;
+}
+
+// WBINVD/INVD: no caches to write back (CPL 0).
+template <unsigned W>
+bool wbinvd(Exec& x, const Insn&) {
+  return require_cpl0(x);
+}
+
 // ---- Flag control ----
 enum class FlagInsn : uint8_t { kClc, kStc, kCmc, kCld, kStd, kCli, kSti, kSahf, kLahf };
 

@@ -82,7 +82,7 @@ bool translate_for(Cpu& cpu, uint64_t la, Acc acc, Target* t) {
     } else {
       e.write_tag = tag;
     }
-  } else if (r.writable && r.dirty && p.writable && !p.dirty_log) {
+  } else if (r.writable && r.dirty && p.writable && (!p.dirty_log || e.dirty_marked)) {
     (is_code_page(cpu, gpa_page) ? e.notify_tag : e.write_tag) = tag;
   }
   t->host = p.host + offset;
@@ -162,6 +162,18 @@ bool tlb_write_target(Cpu& cpu, uint64_t la, uint64_t key, Target* t) {
   return true;
 }
 
+// A TLB hit for a read or fetch.
+bool tlb_read_target(Cpu& cpu, uint64_t la, Acc acc, Target* t) {
+  MmuImpl::TlbEntry& e = cpu.mmu().entry(la);
+  const uint64_t tag = (la & kPageMask) | tlb_key(cpu.state(), acc);
+  if ((acc == Acc::kExec ? e.exec_tag : e.read_tag) != tag) return false;
+  // SAFETY: read / exec tags map this linear page to RAM.
+  t->host = reinterpret_cast<uint8_t*>(la + e.addend);
+  t->gpa = e.gpa_page | (la & (kPageSize - 1));
+  t->code = false;
+  return true;
+}
+
 // Linear address of the byte following a chunk: 32-bit wrap outside long mode.
 uint64_t next_linear(const CpuState& s, uint64_t la, unsigned n) {
   uint64_t next = la + n;
@@ -172,11 +184,17 @@ uint64_t next_linear(const CpuState& s, uint64_t la, unsigned n) {
 
 bool read_linear(Cpu& cpu, uint64_t la, void* dst, unsigned size, Acc acc) {
   auto* out = static_cast<uint8_t*>(dst);
+  if (size > kPageSize) {  // large areas (XSAVE...): page-sized pieces
+    return read_linear(cpu, la, out, kPageSize, acc) &&
+           read_linear(cpu, next_linear(cpu.state(), la, kPageSize), out + kPageSize, size - kPageSize, acc);
+  }
   unsigned first = std::min<unsigned>(size, kPageSize - (la & (kPageSize - 1)));
   Target t[2];
-  if (!translate_for(cpu, la, acc, &t[0])) return false;
+  if (!tlb_read_target(cpu, la, acc, &t[0]) && !translate_for(cpu, la, acc, &t[0])) return false;
   uint64_t la2 = next_linear(cpu.state(), la, first);
-  if (first < size && !translate_for(cpu, la2, acc, &t[1])) return false;
+  if (first < size && !tlb_read_target(cpu, la2, acc, &t[1]) && !translate_for(cpu, la2, acc, &t[1])) {
+    return false;
+  }
   unsigned sizes[2] = {first, size - first};
   ServedLog log;
   for (int i = 0; i < 2 && sizes[i] > 0; ++i) {
@@ -194,6 +212,10 @@ bool read_linear(Cpu& cpu, uint64_t la, void* dst, unsigned size, Acc acc) {
 
 bool write_linear(Cpu& cpu, uint64_t la, const void* src, unsigned size, Acc acc) {
   auto* in = static_cast<const uint8_t*>(src);
+  if (size > kPageSize) {
+    return write_linear(cpu, la, in, kPageSize, acc) &&
+           write_linear(cpu, next_linear(cpu.state(), la, kPageSize), in + kPageSize, size - kPageSize, acc);
+  }
   unsigned first = std::min<unsigned>(size, kPageSize - (la & (kPageSize - 1)));
   Target t[2];
   const uint64_t key = tlb_key(cpu.state(), acc);

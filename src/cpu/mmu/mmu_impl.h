@@ -13,6 +13,9 @@
 //     writable RAM, the page holds no decoded code (is_code_page) and, for a
 //     dirty-logged slot, mark_dirty was called for it in this generation.
 //   - MMIO pages never get a tag: every access goes to the slow path.
+//   - The walker's A/D updates are guest writes to page-table pages: in a
+//     dirty-logged slot they call Bus::mark_dirty for the table page (only
+//     when a bit actually changes).
 //   - Flushes: tlb_flush_all (CR0.PG/WP/PE, CR4.PGE/PAE/PSE, EFER.NXE,
 //     generation change, state_changed), tlb_flush_nonglobal (MOV CR3),
 //     tlb_flush_page (INVLPG), tlb_protect_code (turn the write tags of one

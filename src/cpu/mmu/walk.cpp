@@ -23,6 +23,8 @@ struct EntryRef {
   uint8_t* host = nullptr;  // nullptr: read-only slot, no A/D write-back
   bool wide = true;         // 8-byte entry (PAE / 4-level) or 4-byte (32-bit)
   uint64_t value = 0;       // the entry as read by the walk
+  bool dirty_log = false;   // the table page is in a dirty-logged slot
+  uint64_t gpa_page = 0;
 };
 
 // Read one page-table entry at guest-physical `gpa`. Returns false when the
@@ -42,11 +44,17 @@ bool read_entry(Cpu& cpu, uint64_t gpa, bool wide, uint64_t* value, EntryRef* re
   ref->host = p.writable ? host : nullptr;
   ref->wide = wide;
   ref->value = *value;
+  ref->dirty_log = p.dirty_log;
+  ref->gpa_page = gpa & kPageMask;
   return true;
 }
 
-void set_bits(const EntryRef& ref, uint64_t bits_to_set) {
+void set_bits(Cpu& cpu, const EntryRef& ref, uint64_t bits_to_set) {
   if (ref.host == nullptr || (ref.value & bits_to_set) == bits_to_set) return;
+  // An A/D update is a guest write to the table page: log it, as KVM does
+  // (mark_page_dirty after the cmpxchg in paging_tmpl.h). Rare: only when a
+  // bit was missing.
+  if (ref.dirty_log) cpu.bus().mark_dirty(ref.gpa_page);
   if (ref.wide) {
     // SAFETY: see read_entry; the hardware sets A/D with a locked OR.
     std::atomic_ref<uint64_t>(*reinterpret_cast<uint64_t*>(ref.host)).fetch_or(bits_to_set);
@@ -178,7 +186,7 @@ bool walk(Cpu& cpu, uint64_t la, WalkAccess access, bool user, bool update_ad, W
       uint64_t set = kPteA;
       if (is_leaf && write) set |= kPteD;
       // set_bits issues the locked OR only when a bit is missing.
-      set_bits(refs[i], set);
+      set_bits(cpu, refs[i], set);
     }
     if (dirty_needed) leaf |= kPteD;
   }

@@ -9,7 +9,7 @@ DescFetch fetch_at(Cpu& cpu, uint16_t selector, unsigned extra, uint64_t* raw) {
   uint64_t base;
   uint32_t limit;
   if (selector & 4) {
-    if (s.ldt.unusable || !s.ldt.present || (s.ldt.selector & ~3) == 0) return DescFetch::kOutOfLimits;
+    if (s.ldt.unusable || !s.ldt.present) return DescFetch::kOutOfLimits;  // LDTR cache, as hardware
     base = s.ldt.base;
     limit = s.ldt.limit;
   } else {

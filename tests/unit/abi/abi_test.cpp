@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <linux/kvm.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -352,6 +353,25 @@ TEST_F(AbiTest, MpStateAndSignalMaskRules) {
   sm.n() = 8;
   EXPECT_EQ(io(c, kSetSignalMask, sm.raw), 0);
   EXPECT_EQ(io(c, kSetSignalMask, 0ul), 0);
+}
+
+TEST_F(AbiTest, ForkedChildGetsEioOnVmAndVcpuButItsSystemFdWorks) {
+  int s = sys();
+  int v = vm();
+  int c = track(io(v, KVM_CREATE_VCPU, 0ul));
+  ASSERT_GE(c, 0);
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    kvm_regs r{};
+    const bool ok = io(v, KVM_CHECK_EXTENSION, 1ul) == -EIO && io(c, KVM_GET_REGS, &r) == -EIO &&
+                    io(c, KVM_RUN, 0ul) == -EIO && io(s, KVM_GET_API_VERSION, 0ul) == 12;
+    _exit(ok ? 0 : 1);
+  }
+  int status = -1;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);  // kvm_main.c: kvm->mm != current->mm
+  EXPECT_EQ(io(v, KVM_CHECK_EXTENSION, static_cast<unsigned long>(KVM_CAP_USER_MEMORY)), 1);  // parent unaffected
 }
 
 TEST_F(AbiTest, CloseOfUnknownFdBehavesAsClose) {

@@ -186,13 +186,19 @@ TEST_F(RunTest, PendingSignalUnblockedBySignalMaskIsEintr) {
   const uint32_t len = 8;
   std::memcpy(sm, &len, sizeof len);  // an empty mask inside KVM_RUN
   ASSERT_EQ(io(vcpu_, kSetSignalMask, sm), 0);
+  base::thread_kick().store(0);
   EXPECT_EQ(run(), -EINTR);
   EXPECT_EQ(run_->exit_reason, static_cast<uint32_t>(KVM_EXIT_INTR));
+  EXPECT_EQ(base::thread_kick().load(), 0);  // no handler ran inside KVM_RUN
   sigset_t now;
   pthread_sigmask(SIG_SETMASK, nullptr, &now);
-  EXPECT_EQ(sigismember(&now, SIGUSR1), 1);  // the caller's mask is back
-  pthread_sigmask(SIG_SETMASK, &saved, nullptr);
+  EXPECT_EQ(sigismember(&now, SIGUSR1), 1);  // the caller's mask is untouched
+  sigset_t pending;
+  sigpending(&pending);
+  EXPECT_EQ(sigismember(&pending, SIGUSR1), 1);  // still pending, as with KVM
+  pthread_sigmask(SIG_SETMASK, &saved, nullptr);  // delivers it now
   sigaction(SIGUSR1, &old, nullptr);
+  base::thread_kick().store(0);
 }
 
 }  // namespace

@@ -255,3 +255,60 @@ TEST_F(EventsTest, IdtInUnbackedMemoryIsInternalErrorNotMmioExit) {
 
 }  // namespace
 }  // namespace skvm::cpu::testing
+
+namespace skvm::cpu::testing {
+namespace {
+
+class EventsV86Test : public Events32Test {
+ protected:
+  EventsV86Test() {
+    s().rflags = kFlagFixed1 | kFlagVM | kFlagIF;
+    for (SegReg r : {kEs, kSs, kDs, kFs, kGs}) {
+      EXPECT_TRUE(load_segment(cpu_, r, static_cast<uint16_t>(0x100 + r)));
+    }
+    s().seg[kCs] = s().seg[kDs];
+    s().seg[kCs].selector = 0x200;
+    s().seg[kCs].base = 0x2000;
+    s().gpr[kRsp] = 0x800;
+  }
+};
+
+TEST_F(EventsV86Test, InterruptFromV86PushesDataSegmentsAndLeavesV86) {
+  ASSERT_TRUE(deliver(EventKind::kExternal, 0x20, false, 0, 0x44));
+  EXPECT_EQ(s().gpr[kRsp], 0x9000u - 36);
+  EXPECT_EQ(stack<uint32_t>(0), 0x44u);              // EIP
+  EXPECT_EQ(stack<uint32_t>(4), 0x200u);             // CS
+  EXPECT_TRUE(stack<uint32_t>(8) & kFlagVM);          // EFLAGS
+  EXPECT_EQ(stack<uint32_t>(12), 0x800u);            // ESP
+  EXPECT_EQ(stack<uint32_t>(16), 0x102u);            // SS
+  EXPECT_EQ(stack<uint32_t>(20), 0x100u);            // ES
+  EXPECT_EQ(stack<uint32_t>(24), 0x103u);            // DS
+  EXPECT_EQ(stack<uint32_t>(28), 0x104u);            // FS
+  EXPECT_EQ(stack<uint32_t>(32), 0x105u);            // GS
+  EXPECT_FALSE(s().rflags & kFlagVM);
+  EXPECT_TRUE(s().seg[kDs].unusable);
+  EXPECT_EQ(current_mode(s()), Mode::kProt32);
+}
+
+TEST_F(EventsV86Test, IntNWithIoplBelowThreeIsGpZero) {
+  bus_.poke<uint64_t>(kIdt + 13 * 8, 0x3100 | (uint64_t{0x08} << 16) | (uint64_t{0xe} << 40) | (1ull << 47));
+  ASSERT_TRUE(deliver(EventKind::kSoftwareInt, 0x21, false, 0, 0x44));
+  EXPECT_EQ(s().rip, 0x3100u);  // #GP handler
+  EXPECT_EQ(stack<uint32_t>(0), 0u);  // error code 0
+}
+
+TEST_F(Events32Test, SixteenBitInterruptGatePushesWords) {
+  uint64_t gate = 0x3200 | (uint64_t{0x08} << 16) | (uint64_t{0x6} << 40) | (1ull << 47);
+  bus_.poke<uint64_t>(kIdt + 0x22 * 8, gate);
+  s().gpr[kRsp] = 0x7000;
+  s().rflags = kFlagFixed1 | kFlagIF;
+  ASSERT_TRUE(deliver(EventKind::kExternal, 0x22, false, 0, 0x1234));
+  EXPECT_EQ(s().gpr[kRsp], 0x7000u - 6);
+  EXPECT_EQ(stack<uint16_t>(0), 0x1234);
+  EXPECT_EQ(stack<uint16_t>(2), 0x8);
+  EXPECT_EQ(s().rip, 0x3200u);
+  EXPECT_FALSE(s().rflags & kFlagIF);
+}
+
+}  // namespace
+}  // namespace skvm::cpu::testing

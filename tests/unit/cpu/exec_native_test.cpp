@@ -250,5 +250,33 @@ TEST_F(NativeOracle, FlagAndConversionInstructionsMatchHostCpu) {
       }
 }
 
+
+TEST_F(NativeOracle, BitScanTestAndExchangeFamiliesMatchHostCpu) {
+  for (unsigned w : {2u, 4u, 8u}) {
+    std::vector<uint8_t> pfx = w == 2 ? std::vector<uint8_t>{0x66} : w == 8 ? std::vector<uint8_t>{0x48}
+                                                                            : std::vector<uint8_t>{};
+    auto with = [&](std::vector<uint8_t> v) {
+      v.insert(v.begin(), pfx.begin(), pfx.end());
+      return v;
+    };
+    std::string n = std::to_string(w);
+    sweep2("bt" + n, with({0x0f, 0xa3, 0xc8}));
+    sweep2("bts" + n, with({0x0f, 0xab, 0xc8}));
+    sweep2("btr" + n, with({0x0f, 0xb3, 0xc8}));
+    sweep2("btc" + n, with({0x0f, 0xbb, 0xc8}));
+    sweep2("bt-imm" + n, with({0x0f, 0xba, 0xe0, 0x25}));
+    sweep2("btc-imm" + n, with({0x0f, 0xba, 0xf8, 0x03}));
+    sweep2("bsf" + n, with({0x0f, 0xbc, 0xc1}));
+    sweep2("bsr" + n, with({0x0f, 0xbd, 0xc1}));
+    sweep2("cmpxchg" + n, with({0x0f, 0xb1, 0xca}));   // cmpxchg edx, ecx
+    sweep2("xadd" + n, with({0x0f, 0xc1, 0xc8}));      // xadd eax, ecx
+    if (w != 2) sweep2("bswap" + n, with({0x0f, 0xc8}));
+  }
+  sweep2("cmpxchg1", {0x0f, 0xb0, 0xca});
+  sweep2("xadd1", {0x0f, 0xc0, 0xc8});
+  // cmpxchg with equal operands: rdx = rax
+  for (uint64_t a : kValues) check("cmpxchg-eq", {0x0f, 0xb1, 0xca}, Regs{a, 0x77, a, 0, kFlagFixed1});
+}
+
 }  // namespace
 }  // namespace skvm::cpu::testing

@@ -1,5 +1,7 @@
 // Soft TLB flush rules, MMIO read/write exits, read-only slots, dirty
 // logging, code-page protection.
+#include <algorithm>
+
 #include "cpu/mmu/access.h"
 #include "mmu_fixture.h"
 
@@ -73,6 +75,22 @@ TEST_F(TlbTest, Cr0WpChangeFlushes) {
   EXPECT_EQ(read32(0x5000), 0xbbbbu);
 }
 
+TEST_F(TlbTest, EferNxeChangeFlushes) {
+  map4(kCr3, 0x5000, 0x200000, kP | kRw);
+  EXPECT_EQ(read32(0x5000), 0xaaaau);
+  remap(0x5000, 0x201000, kP | kRw);
+  ASSERT_TRUE(wrmsr(cpu_, 0xc0000080, s().efer & ~kEferNXE));
+  EXPECT_EQ(read32(0x5000), 0xbbbbu);
+}
+
+TEST_F(TlbTest, InvlpgOfAnotherPageKeepsTheEntry) {
+  map4(kCr3, 0x5000, 0x200000, kP | kRw);
+  EXPECT_EQ(read32(0x5000), 0xaaaau);
+  remap(0x5000, 0x201000, kP | kRw);
+  tlb_flush_page(cpu_, 0x6000);
+  EXPECT_EQ(read32(0x5000), 0xaaaau);
+}
+
 TEST_F(TlbTest, BusGenerationChangeFlushes) {
   map4(kCr3, 0x5000, 0x200000, kP | kRw);
   EXPECT_EQ(read32(0x5000), 0xaaaau);
@@ -97,20 +115,31 @@ TEST_F(TlbTest, DirtyLogMarksPageOncePerGeneration) {
   map4(kCr3, 0x5000, 0x200000, kP | kRw);
   EXPECT_TRUE(mem_write<uint32_t>(cpu_, 0x5000, 1));
   EXPECT_TRUE(mem_write<uint32_t>(cpu_, 0x5004, 2));
-  ASSERT_EQ(bus_.dirty_pages().size(), 1u);
-  EXPECT_EQ(bus_.dirty_pages()[0], 0x200000u);
+  const auto& d = bus_.dirty_pages();
+  EXPECT_EQ(std::count(d.begin(), d.end(), 0x200000u), 1);
   bus_.bump_generation();  // harvest
   mmu_check_generation(cpu_);
   EXPECT_TRUE(mem_write<uint32_t>(cpu_, 0x5008, 3));
-  EXPECT_EQ(bus_.dirty_pages().size(), 2u);
+  EXPECT_EQ(std::count(d.begin(), d.end(), 0x200000u), 2);
+}
+
+TEST_F(TlbTest, AccessedBitUpdateMarksPageTablePagesDirty) {
+  bus_.set_dirty_log(true);
+  bus_.bump_generation();
+  map4(kCr3, 0x5000, 0x200000, kP | kRw);
+  EXPECT_EQ(read32(0x5000), 0xaaaau);
+  const auto& d = bus_.dirty_pages();
+  EXPECT_NE(std::find(d.begin(), d.end(), kCr3), d.end());                          // PML4
+  EXPECT_NE(std::find(d.begin(), d.end(), pte_addr4(kCr3, 0x5000) & kPageMask), d.end());  // PT
+  EXPECT_EQ(std::find(d.begin(), d.end(), 0x200000u), d.end());  // data page only read
 }
 
 TEST_F(TlbTest, ReadBeforeWriteOnDirtyLoggedPageStillMarks) {
   bus_.set_dirty_log(true);
   bus_.bump_generation();
-  map4(kCr3, 0x5000, 0x200000, kP | kRw | kA | kD);
+  map4(kCr3, 0x5000, 0x200000, kP | kRw | kA | kD, 1, kP | kRw | kUs | kA);
   EXPECT_EQ(read32(0x5000), 0xaaaau);
-  EXPECT_TRUE(bus_.dirty_pages().empty());
+  EXPECT_TRUE(bus_.dirty_pages().empty());  // A/D already set: no table writes
   EXPECT_TRUE(mem_write<uint32_t>(cpu_, 0x5000, 1));
   EXPECT_EQ(bus_.dirty_pages().size(), 1u);
 }

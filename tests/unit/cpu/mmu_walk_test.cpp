@@ -116,6 +116,19 @@ TEST_F(WalkTest, UserWriteToReadOnlyPageSetsPresentWriteUser) {
   EXPECT_EQ(sig().error_code, 0x7u);
 }
 
+TEST_F(WalkTest, ImplicitSupervisorAccessFromCpl3ReachesSupervisorPage) {
+  long_mode(kCr3);
+  map4(kCr3, 0x6000, 0x202000, kP | kRw);  // supervisor page (a GDT, say)
+  user_mode();
+  uint8_t b = 1;
+  EXPECT_TRUE(write_linear(cpu_, 0x6005, &b, 1, Acc::kSysWrite));
+  EXPECT_EQ(read32(0x6004, Acc::kSysRead), 0x100u);
+  EXPECT_TRUE(ok_);
+  read32(0x6004, Acc::kRead);  // an explicit user read still faults
+  EXPECT_FALSE(ok_);
+  EXPECT_EQ(sig().error_code, 0x5u);
+}
+
 TEST_F(WalkTest, SupervisorWriteToReadOnlyPageFaultsOnlyWithCr0Wp) {
   long_mode(kCr3);
   map4(kCr3, 0x6000, 0x202000, kP | kUs);
@@ -209,6 +222,25 @@ TEST_F(Walk32Test, FourMiBPageWithPse) {
   bus_.poke<uint32_t>(0x3f'1234, 42);
   EXPECT_EQ(read32(0x807f'1234), 42u);
   EXPECT_TRUE(ok_);
+}
+
+TEST_F(Walk32Test, Pse36PageUsesHighAddressBits) {
+  // PDE bits 16:13 are physical address bits 35:32: with a 4 MiB RAM the
+  // resulting gpa (>= 4 GiB) is unbacked, so the read becomes an MMIO exit.
+  bus_.poke<uint32_t>(kCr3 + (0x8000'0000u >> 22) * 4, (1u << 13) | kP | kPs);
+  s().cr4 = kCr4PSE;
+  paging32();
+  read32(0x8000'0010);
+  EXPECT_FALSE(ok_);
+  EXPECT_EQ(cpu_.exit().mmio.gpa, 0x1'0000'0010ull);
+}
+
+TEST_F(Walk32Test, FourMiBPageReservedBitIsRsvdFault) {
+  bus_.poke<uint32_t>(kCr3 + (0x8000'0000u >> 22) * 4, (1u << 20) | kP | kPs);
+  s().cr4 = kCr4PSE;
+  paging32();
+  read32(0x8000'0010);
+  EXPECT_EQ(sig().error_code, 0x9u);
 }
 
 TEST_F(Walk32Test, PsBitIgnoredWithoutCr4Pse) {

@@ -14,8 +14,9 @@ TEST(RunRandom, RandomCodeEndsInOrdinaryStopsOnly) {
   std::mt19937_64 rng(12345);
   int stops[8] = {};
   for (GuestMode mode : {GuestMode::kReal, GuestMode::kProt32, GuestMode::kLong64}) {
+    Guest g(mode);
     for (int seed = 0; seed < 60; ++seed) {
-      Guest g(mode);
+      g.enter(mode);
       std::vector<uint8_t> code(512);
       for (auto& b : code) b = static_cast<uint8_t>(rng());
       g.load(code);

@@ -83,7 +83,9 @@ TEST_F(StateSegmentTest, NullSelectorMakesSegmentUnusable) {
 }
 
 TEST_F(StateSegmentTest, LdtSelectorWithoutLdtIsGp) {
+  s().ldt.unusable = 1;
   EXPECT_FALSE(load_segment(cpu_, kDs, 0x14));
+  EXPECT_EQ(sig().error_code, 0x14u);
   EXPECT_EQ(sig().vector, kGP);
 }
 
@@ -139,6 +141,14 @@ TEST_F(StateSegmentTest, FarJumpThroughTssIsInternalError) {
   EXPECT_FALSE(sig().exception);
   EXPECT_TRUE(sig().exit_now);
   EXPECT_EQ(cpu_.exit().reason, Stop::kInternal);
+}
+
+TEST_F(StateSegmentTest, LdtSelectorReadsTheLdt) {
+  bus_.poke<uint64_t>(0x6000 + 8, make_desc(0x20000, 0xffff, 0x3, 0));
+  s().ldt = Segment{0x6000, 0xf, 0x30, 0x2, 1, 0, 0, 0};
+  ASSERT_TRUE(load_segment(cpu_, kDs, 0x0c));
+  EXPECT_EQ(s().seg[kDs].base, 0x20000u);
+  EXPECT_TRUE(bus_.peek<uint64_t>(0x6008) & (1ull << 40));  // accessed bit in the LDT
 }
 
 TEST_F(StateSegmentTest, RealModeFarJump) {

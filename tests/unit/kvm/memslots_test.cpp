@@ -2,6 +2,8 @@
 // dirty logging. Every expectation was checked on the host /dev/kvm.
 #include "kvm/memslots.h"
 
+#include <sys/mman.h>
+
 #include <cerrno>
 #include <cstdint>
 
@@ -101,20 +103,25 @@ TEST(MemslotsSet, ChangesBumpTheGeneration) {
 }
 
 TEST(MemslotsLookup, FindsHostAddressAndPermissions) {
+  // Lookups probe the client memory: use real mappings.
+  void* raw = mmap(nullptr, 0x30000, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  ASSERT_NE(raw, MAP_FAILED);
+  const uint64_t ua = reinterpret_cast<uint64_t>(raw);
   Memslots m;
-  ASSERT_EQ(m.set(region(1, 0, 0x100000, 0x4000, kUa)), 0);
-  ASSERT_EQ(m.set(region(2, KVM_MEM_READONLY, 0x200000, 0x1000, kUa + 0x10000)), 0);
-  ASSERT_EQ(m.set(region(3, KVM_MEM_LOG_DIRTY_PAGES, 0x0, 0x1000, kUa + 0x20000)), 0);
+  ASSERT_EQ(m.set(region(1, 0, 0x100000, 0x4000, ua)), 0);
+  ASSERT_EQ(m.set(region(2, KVM_MEM_READONLY, 0x200000, 0x1000, ua + 0x10000)), 0);
+  ASSERT_EQ(m.set(region(3, KVM_MEM_LOG_DIRTY_PAGES, 0x0, 0x1000, ua + 0x20000)), 0);
   cpu::PhysPage p = m.lookup(0x103000);
-  EXPECT_EQ(reinterpret_cast<uint64_t>(p.host), kUa + 0x3000);
+  EXPECT_EQ(reinterpret_cast<uint64_t>(p.host), ua + 0x3000);
   EXPECT_TRUE(p.writable);
   EXPECT_FALSE(p.dirty_log);
   EXPECT_EQ(m.lookup(0x104000).host, nullptr);  // just past the slot: MMIO
   EXPECT_EQ(m.lookup(0xff000).host, nullptr);   // just before
   p = m.lookup(0x200000);
-  EXPECT_EQ(reinterpret_cast<uint64_t>(p.host), kUa + 0x10000);
+  EXPECT_EQ(reinterpret_cast<uint64_t>(p.host), ua + 0x10000);
   EXPECT_FALSE(p.writable);
   EXPECT_TRUE(m.lookup(0).dirty_log);
+  munmap(raw, 0x30000);
 }
 
 TEST(MemslotsDirtyLog, HarvestReturnsAndClearsBits) {
@@ -163,6 +170,26 @@ TEST(MemslotsDirtyLog, FlagsOnlyChangeKeepsBitsAndDisablingDropsThem) {
   EXPECT_EQ(bits[0], 1u);
   ASSERT_EQ(m.set(region(1, 0, 0x1000, 0x1000)), 0);
   EXPECT_EQ(m.get_dirty_log(1, &bits), -ENOENT);
+}
+
+}  // namespace
+}  // namespace skvm::kvm
+
+namespace skvm::kvm {
+namespace {
+
+TEST(MemslotsLookup, UnmappedClientMemoryIsNoMemoryUntilMappedAgain) {
+  auto* mem = static_cast<uint8_t*>(mmap(nullptr, 0x2000, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+  ASSERT_NE(mem, MAP_FAILED);
+  Memslots m;
+  ASSERT_EQ(m.set(region(1, 0, 0x20000, 0x2000, reinterpret_cast<uint64_t>(mem))), 0);
+  ASSERT_EQ(munmap(mem + 0x1000, 0x1000), 0);
+  EXPECT_EQ(m.lookup(0x20000).host, mem);
+  EXPECT_EQ(m.lookup(0x21000).host, nullptr);  // gone: an MMIO exit rather than SIGSEGV
+  void* again = mmap(mem + 0x1000, 0x1000, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+  ASSERT_EQ(again, mem + 0x1000);
+  EXPECT_EQ(m.lookup(0x21000).host, mem + 0x1000);  // failures are not cached
+  munmap(mem, 0x2000);
 }
 
 }  // namespace
