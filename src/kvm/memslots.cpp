@@ -37,10 +37,9 @@ void PageCheck::set(uint64_t page) {
 }
 
 Memslots::Memslots() {
-  auto empty = std::make_unique<const Snapshot>();
-  current_.store(empty.get(), std::memory_order_release);
   base::MutexLock lock(mu_);
-  all_.push_back(std::move(empty));
+  owned_current_ = std::make_unique<const Snapshot>();
+  current_.store(owned_current_.get(), std::memory_order_seq_cst);
 }
 
 Memslots::~Memslots() = default;
@@ -49,9 +48,18 @@ void Memslots::publish(std::vector<Memslot> slots) {
   std::sort(slots.begin(), slots.end(),
             [](const Memslot& a, const Memslot& b) { return a.base_gfn < b.base_gfn; });
   auto snap = std::make_unique<const Snapshot>(Snapshot{std::move(slots)});
-  current_.store(snap.get(), std::memory_order_release);
-  all_.push_back(std::move(snap));
+  current_.store(snap.get(), std::memory_order_seq_cst);
+  retired_.push_back(std::move(owned_current_));
+  owned_current_ = std::move(snap);
   generation_.fetch_add(1, std::memory_order_release);
+  // Both operations are seq_cst: if no reader is counted now, any reader
+  // that enters later loads the new current_, so the retired ones are free.
+  if (readers_.load(std::memory_order_seq_cst) == 0) retired_.clear();
+}
+
+size_t Memslots::retained_snapshots() {
+  base::MutexLock lock(mu_);
+  return retired_.size() + 1;
 }
 
 // api.rst: KVM_SET_USER_MEMORY_REGION; kvm_main.c: kvm_vm_ioctl_set_memory_region,
@@ -156,7 +164,8 @@ const Memslot* Memslots::find(const Snapshot& s, uint64_t gfn) const {
 }
 
 cpu::PhysPage Memslots::lookup(uint64_t gpa) const {
-  const Snapshot& s = *current_.load(std::memory_order_acquire);
+  ReadScope scope(*this);
+  const Snapshot& s = *current_.load(std::memory_order_seq_cst);
   const uint64_t gfn = gpa / kPageSize;
   const Memslot* m = find(s, gfn);
   if (m == nullptr) return {};
@@ -178,14 +187,16 @@ cpu::PhysPage Memslots::lookup(uint64_t gpa) const {
 }
 
 void Memslots::mark_dirty(uint64_t gpa) const {
-  const Snapshot& s = *current_.load(std::memory_order_acquire);
+  ReadScope scope(*this);
+  const Snapshot& s = *current_.load(std::memory_order_seq_cst);
   const uint64_t gfn = gpa / kPageSize;
   const Memslot* m = find(s, gfn);
   if (m != nullptr && m->dirty) m->dirty->set(gfn - m->base_gfn);
 }
 
 std::vector<Memslot> Memslots::slots() const {
-  return current_.load(std::memory_order_acquire)->by_gfn;
+  ReadScope scope(*this);
+  return current_.load(std::memory_order_seq_cst)->by_gfn;
 }
 
 }  // namespace skvm::kvm

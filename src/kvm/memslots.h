@@ -3,9 +3,11 @@
 //
 // Read-mostly: running vCPUs look slots up on soft-TLB misses without any
 // lock. Writers (VM ioctls) build a new immutable sorted snapshot under a
-// mutex and publish it with one atomic store; old snapshots are retired, not
-// freed, until the Memslots object dies (a reader may still hold one), and
-// the generation is bumped so that engines flush their soft TLBs.
+// mutex and publish it with one atomic store, and bump the generation so
+// that engines flush their soft TLBs. Old snapshots are retired and freed by
+// a later writer that sees no reader inside lookup()/mark_dirty() (a
+// seq_cst reader count: a reader that enters after that check can only see
+// the current snapshot).
 #pragma once
 
 #include <linux/kvm.h>
@@ -98,6 +100,8 @@ class Memslots {
 
   // A copy of the current slots, sorted by base_gfn (tests, diagnostics).
   std::vector<Memslot> slots() const;
+  // Snapshots still allocated, the current one included (tests).
+  size_t retained_snapshots();
 
  private:
   struct Snapshot {
@@ -105,10 +109,23 @@ class Memslots {
   };
   const Memslot* find(const Snapshot& s, uint64_t gfn) const;
   void publish(std::vector<Memslot> slots) SKVM_REQUIRES(mu_);
+  // Readers announce themselves for the duration of one lookup.
+  class ReadScope {
+   public:
+    explicit ReadScope(const Memslots& m) : m_(m) { m_.readers_.fetch_add(1, std::memory_order_seq_cst); }
+    ~ReadScope() { m_.readers_.fetch_sub(1, std::memory_order_seq_cst); }
+    ReadScope(const ReadScope&) = delete;
+    ReadScope& operator=(const ReadScope&) = delete;
+
+   private:
+    const Memslots& m_;
+  };
 
   base::Mutex mu_;  // writers only; readers load current_
   std::atomic<const Snapshot*> current_;
-  std::vector<std::unique_ptr<const Snapshot>> all_ SKVM_GUARDED_BY(mu_);  // every snapshot ever published
+  std::unique_ptr<const Snapshot> owned_current_ SKVM_GUARDED_BY(mu_);
+  std::vector<std::unique_ptr<const Snapshot>> retired_ SKVM_GUARDED_BY(mu_);
+  mutable std::atomic<uint64_t> readers_{0};
   std::atomic<uint64_t> generation_{0};
 };
 

@@ -5,12 +5,28 @@
 
 #include <algorithm>
 
+#include "cpu/cpu.h"
 #include "cpu/state/msrs.h"
 #include "kvm/limits.h"
 
 namespace skvm::kvm {
 
 namespace {
+
+// A machine with nothing in it, only for a scratch Cpu that tries the MSRs.
+class NullBus final : public cpu::Bus {
+ public:
+  cpu::PhysPage lookup(uint64_t) override { return {}; }
+  void mark_dirty(uint64_t) override {}
+  const std::atomic<uint64_t>& generation() const override { return generation_; }
+  uint8_t* pio_page() override { return pio_; }
+  void cpuid(uint32_t, uint32_t, uint32_t out[4]) override { out[0] = out[1] = out[2] = out[3] = 0; }
+  uint64_t tsc() override { return 0; }
+
+ private:
+  std::atomic<uint64_t> generation_{0};
+  uint8_t pio_[cpu::kPageSize] = {};
+};
 
 long online_cpus() {
   long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -20,9 +36,16 @@ long online_cpus() {
 }  // namespace
 
 System::System(const base::Clock& clock) : clock_(clock) {
-  // The engine's one MSR table (Cpu::get_msr/set_msr accept exactly these).
-  const auto supported = cpu::supported_msrs();
-  msrs_.assign(supported.begin(), supported.end());
+  // The engine's MSR table, minus the MSRs a client cannot save and restore:
+  // a client (e.g. the KVM selftests' state save) reads every listed MSR and
+  // writes it back with KVM_SET_MSRS, expecting all of them to be accepted.
+  NullBus bus;
+  cpu::Cpu probe(bus);
+  for (uint32_t index : cpu::supported_msrs()) {
+    uint64_t value = 0;
+    if (probe.get_msr(index, &value) && probe.set_msr(index, value, /*host_initiated=*/true))
+      msrs_.push_back(index);
+  }
 }
 
 System& System::instance() {

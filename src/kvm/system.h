@@ -17,7 +17,7 @@ class System {
   long check_extension(long cap) const;
 
   // api.rst: KVM_GET_MSR_INDEX_LIST: the MSRs the engine implements
-  // (cpu::supported_msrs(), the table behind Cpu::get_msr/set_msr).
+  // (cpu::supported_msrs()) whose value a client can read and write back.
   const std::vector<uint32_t>& msr_index_list() const { return msrs_; }
   // api.rst: KVM_GET_MSR_FEATURE_INDEX_LIST / KVM_GET_MSRS on the system fd:
   // softkvm exposes no feature MSRs (an empty list; every read fails).

@@ -145,6 +145,8 @@ bool io(Exec& x, const Insn& i) {
   constexpr bool in = K == IoKind::kInImm || K == IoKind::kInDx;
   uint16_t port = (K == IoKind::kInImm || K == IoKind::kOutImm) ? static_cast<uint16_t>(i.imm & 0xff)
                                                                 : static_cast<uint16_t>(x.s.gpr[kRdx]);
+  // SAFETY (all PIO page accesses below): Bus::pio_page() is 4096 bytes and
+  // at most 1024 bytes (INS read-ahead) or one element are touched.
   uint8_t* page = x.cpu.bus().pio_page();
   if (x.io_done) {
     if constexpr (in) {
@@ -177,6 +179,7 @@ bool ins(Exec& x, const Insn& i) {
   StringCtx c = string_ctx<W>(x, i);
   if (c.count == 0) return true;
   uint16_t port = static_cast<uint16_t>(x.s.gpr[kRdx]);
+  // SAFETY: the PIO page is 4096 bytes; an INS exit uses at most 1024.
   uint8_t* page = x.cpu.bus().pio_page();
   if (x.io_done) {
     for (uint32_t k = 0; k < x.io_count; ++k) {
@@ -226,6 +229,7 @@ bool outs(Exec& x, const Insn& i) {
     uint64_t v;
     if (!seg_read<W>(x, seg_of(i), x.s.gpr[kRsi] & c.am, &v)) return false;
     if (!x.cpu.bus().pio_out(port, W, &v)) {
+      // SAFETY: one element (<= 4 bytes) into the 4096-byte PIO page.
       std::memcpy(x.cpu.bus().pio_page(), &v, W);
       return io_exit(x, false, port, W, 1);
     }

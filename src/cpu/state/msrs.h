@@ -44,7 +44,10 @@ inline constexpr uint32_t kTscAux = 0xc0000103;
 // and restores them through Cpu::get_msr/set_msr like the others).
 struct ExtraMsrs {
   uint64_t ucode_rev = 0x100000000ull;
-  uint64_t platform_info = 1u << 31;  // CPUID faulting supported, as KVM
+  // DEVIATION: KVM sets bit 31 (CPUID faulting) and emulates
+  // MSR_MISC_FEATURES_ENABLES; the engine has no CPUID faulting, so it does
+  // not advertise it (tested in state_msr_test).
+  uint64_t platform_info = 0;
   uint64_t mcg_cap = 0;               // no banks, no MCG_CTL (KVM_X86_SETUP_MCE not used)
   uint64_t mcg_status = 0;
   uint64_t debugctl = 0;

@@ -195,6 +195,22 @@ TEST_F(AbiTest, MsrIndexListE2bigWritesTheNeededCount) {
   EXPECT_EQ(ml.n(), 0u);
 }
 
+TEST_F(AbiTest, EveryListedMsrCanBeSavedAndRestored) {
+  int s = sys();
+  int v = vm();
+  int c = track(io(v, KVM_CREATE_VCPU, 0ul));
+  Flex<kMsrListHeader, uint32_t, 255> ml;
+  ml.n() = 255;
+  ASSERT_EQ(io(s, kGetMsrIndexList, ml.raw), 0);
+  const uint32_t n = ml.n();
+  ASSERT_GT(n, 0u);
+  Flex<kMsrsHeader, kvm_msr_entry, 255> ms;
+  ms.n() = n;
+  for (uint32_t i = 0; i < n; ++i) ms.e()[i].index = ml.e()[i];
+  EXPECT_EQ(io(c, kGetMsrs, ms.raw), static_cast<int>(n));
+  EXPECT_EQ(io(c, kSetMsrs, ms.raw), static_cast<int>(n));
+}
+
 TEST_F(AbiTest, MsrIoCountsProcessedEntriesAndLimitsBatch) {
   int s = sys();
   int v = vm();

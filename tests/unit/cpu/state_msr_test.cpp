@@ -99,7 +99,10 @@ TEST_F(StateMsrTest, TscAuxNeedsRdtscpForGuestButNotForHost) {
   EXPECT_FALSE(cpu_.set_msr(msr::kTscAux, 1ull << 32, true));
 }
 
-TEST_F(StateMsrTest, PlatformInfoIsHostWritableOnly) {
+TEST_F(StateMsrTest, PlatformInfoIsHostWritableOnlyAndHasNoCpuidFaulting) {
+  uint64_t v = 1;
+  ASSERT_TRUE(rdmsr(cpu_, msr::kPlatformInfo, &v));
+  EXPECT_EQ(v & (1u << 31), 0u);  // DEVIATION from KVM: no CPUID faulting
   EXPECT_FALSE(wrmsr(cpu_, msr::kPlatformInfo, 0));
   EXPECT_TRUE(cpu_.set_msr(msr::kPlatformInfo, 0, true));
 }

@@ -92,6 +92,13 @@ TEST(MemslotsSet, ModifyRulesMatchKvm) {
   EXPECT_EQ(m.set(region(6, 0, 0x300000, 0, kUa + 5)), -EINVAL);
 }
 
+TEST(MemslotsSet, RetiredSnapshotsAreFreedWhenNoReaderIsInside) {
+  Memslots m;
+  for (uint32_t i = 0; i < 100; ++i) ASSERT_EQ(m.set(region(i, 0, i * 0x1000ull, 0x1000, kUa + i * 0x1000ull)), 0);
+  EXPECT_EQ(m.retained_snapshots(), 1u);
+  EXPECT_EQ(m.slots().size(), 100u);
+}
+
 TEST(MemslotsSet, ChangesBumpTheGeneration) {
   Memslots m;
   uint64_t g0 = m.generation().load();
