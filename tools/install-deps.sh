@@ -4,6 +4,7 @@
 set -euo pipefail
 want=(cmake ninja-build g++ clang nasm libgtest-dev libgmock-dev pkg-config make)
 want+=(libcli11-dev libzydis-dev)  # src/vmm: command line, diagnostics
+want+=(libclang-rt-14-dev)          # clang ASan+UBSan runtime (make test-asan)
 case "${1:-build}" in
   bench) want+=(qemu-system-x86 valgrind) ;;
 esac

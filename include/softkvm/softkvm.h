@@ -35,6 +35,16 @@ int skvm_is_handle(int fd);
  * shim's wrapped signal handlers call it. */
 void skvm_signal_notify(void);
 
+/* Async-signal-safe; for a SIGSEGV or SIGBUS handler (SA_SIGINFO) that a
+ * client installs after its first KVM_CREATE_VCPU, replacing softkvm's own:
+ * call it first with the handler's three arguments. When the fault is a
+ * guest access to memslot memory the client unmapped or protected, during
+ * KVM_RUN on this thread, it does not return: that KVM_RUN returns -1/EFAULT
+ * as with real KVM. Otherwise it returns 0 and the handler goes on. (The
+ * preload shim's wrappers call it; plain C ABI clients that install such
+ * handlers must.) `info` is a siginfo_t*, `ucontext` a ucontext_t*. */
+int skvm_handle_fault(int sig, void* info, void* ucontext);
+
 /* C++ callers, beware: <linux/kvm.h> structs that end in __DECLARE_FLEX_ARRAY
  * (kvm_msrs, kvm_msr_list, kvm_cpuid, kvm_cpuid2, kvm_signal_mask,
  * kvm_irq_routing, kvm_xsave, ...) have a different sizeof/offsetof in C++

@@ -5,6 +5,7 @@
 #include <cerrno>
 
 #include "abi/ioctl.h"
+#include "base/fault.h"
 #include "base/fd.h"
 #include "base/kick.h"
 #include "base/process.h"
@@ -134,5 +135,11 @@ int skvm_close(int fd) {
 int skvm_is_handle(int fd) { return skvm::abi::is_handle(skvm::abi::FdTable::global(), fd) ? 1 : 0; }
 
 void skvm_signal_notify(void) { skvm::base::raise_thread_kick(); }
+
+int skvm_handle_fault(int sig, void* info, void* ucontext) {
+  // SAFETY: the contract of skvm_handle_fault: the arguments of an
+  // SA_SIGINFO handler, forwarded unchanged.
+  return skvm::base::claim_fault(sig, static_cast<siginfo_t*>(info), ucontext) ? 1 : 0;
+}
 
 }  // extern "C"

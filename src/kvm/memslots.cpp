@@ -3,38 +3,9 @@
 #include <algorithm>
 #include <cerrno>
 
-#include "base/user_copy.h"
 #include "kvm/limits.h"
 
 namespace skvm::kvm {
-
-PageCheck::PageCheck(uint64_t npages) : chunks_((npages + kChunkPages - 1) / kChunkPages) {}
-
-PageCheck::~PageCheck() {
-  for (auto& c : chunks_) delete c.load(std::memory_order_acquire);
-}
-
-bool PageCheck::test(uint64_t page) const {
-  const Chunk* c = chunks_[page / kChunkPages].load(std::memory_order_acquire);
-  if (c == nullptr) return false;
-  const uint64_t bit = page % kChunkPages;
-  return (c->words[bit / 64].load(std::memory_order_relaxed) >> (bit % 64)) & 1;
-}
-
-void PageCheck::set(uint64_t page) {
-  std::atomic<Chunk*>& slot = chunks_[page / kChunkPages];
-  Chunk* c = slot.load(std::memory_order_acquire);
-  if (c == nullptr) {
-    auto* fresh = new Chunk();
-    if (slot.compare_exchange_strong(c, fresh, std::memory_order_acq_rel)) {
-      c = fresh;
-    } else {
-      delete fresh;  // another vCPU won; c is its chunk
-    }
-  }
-  const uint64_t bit = page % kChunkPages;
-  c->words[bit / 64].fetch_or(1ull << (bit % 64), std::memory_order_relaxed);
-}
 
 Memslots::Memslots() {
   base::MutexLock lock(mu_);
@@ -96,7 +67,6 @@ int Memslots::set(const kvm_userspace_memory_region& mem) {
   const uint64_t npages = mem.memory_size / kPageSize;
   bool create_or_move = true;
   std::shared_ptr<DirtyBitmap> keep_bitmap;
-  std::shared_ptr<PageCheck> keep_mapped;
   if (old != slots.end()) {
     if (mem.userspace_addr != old->userspace_addr || npages != old->npages ||
         ((mem.flags ^ old->flags) & KVM_MEM_READONLY))
@@ -106,7 +76,6 @@ int Memslots::set(const kvm_userspace_memory_region& mem) {
       create_or_move = false;                 // KVM_MR_FLAGS_ONLY
     }
     keep_bitmap = old->dirty;
-    keep_mapped = old->mapped;  // same userspace_addr and size
   }
   if (create_or_move) {
     // kvm_check_memslot_overlap (before the arch checks, as in KVM).
@@ -126,7 +95,6 @@ int Memslots::set(const kvm_userspace_memory_region& mem) {
   next.userspace_addr = mem.userspace_addr;
   if (mem.flags & KVM_MEM_LOG_DIRTY_PAGES)
     next.dirty = keep_bitmap ? keep_bitmap : std::make_shared<DirtyBitmap>(npages);
-  next.mapped = keep_mapped ? keep_mapped : std::make_shared<PageCheck>(npages);
   if (old != slots.end())
     *old = std::move(next);
   else
@@ -170,17 +138,12 @@ cpu::PhysPage Memslots::lookup(uint64_t gpa) const {
   const Memslot* m = find(s, gfn);
   if (m == nullptr) return {};
   const uint64_t page = gfn - m->base_gfn;
-  // SAFETY: userspace_addr..+size was accepted by set() as a user range; the
-  // client owns that memory for as long as the slot exists (as with KVM),
-  // and the page was checked to be mapped on its first lookup.
-  uint8_t* host = reinterpret_cast<uint8_t*>(m->userspace_addr + page * kPageSize);
-  if (!m->mapped->test(page)) {
-    uint8_t probe;
-    if (!base::copy_from_user(&probe, host, 1)) return {};  // see the DEVIATION in memslots.h
-    m->mapped->set(page);
-  }
   cpu::PhysPage p;
-  p.host = host;
+  // SAFETY: userspace_addr..+size was accepted by set() as a user range; the
+  // client owns that memory for as long as the slot exists (as with KVM). It
+  // may unmap or protect it meanwhile: the engine's access then faults and
+  // KVM_RUN's recovery point turns that into EFAULT (base/fault.h).
+  p.host = reinterpret_cast<uint8_t*>(m->userspace_addr + page * kPageSize);
   p.writable = !(m->flags & KVM_MEM_READONLY);
   p.dirty_log = m->dirty != nullptr;
   return p;
@@ -192,6 +155,15 @@ void Memslots::mark_dirty(uint64_t gpa) const {
   const uint64_t gfn = gpa / kPageSize;
   const Memslot* m = find(s, gfn);
   if (m != nullptr && m->dirty) m->dirty->set(gfn - m->base_gfn);
+}
+
+bool Memslots::contains_host(uintptr_t addr) const {
+  ReadScope scope(*this);  // two atomic RMWs: async-signal-safe
+  const Snapshot& s = *current_.load(std::memory_order_seq_cst);
+  for (const Memslot& m : s.by_gfn) {
+    if (addr >= m.userspace_addr && addr - m.userspace_addr < m.npages * kPageSize) return true;
+  }
+  return false;
 }
 
 std::vector<Memslot> Memslots::slots() const {

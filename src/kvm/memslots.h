@@ -42,26 +42,6 @@ class DirtyBitmap {
   std::vector<std::atomic<uint64_t>> words_;
 };
 
-// Pages of a slot already seen to be readable host memory (a two-level
-// bitmap: 4 KiB of bits per 128 MiB of slot, allocated on first use).
-// Failures are never cached: the client may map the page later.
-class PageCheck {
- public:
-  explicit PageCheck(uint64_t npages);
-  ~PageCheck();
-  PageCheck(const PageCheck&) = delete;
-  PageCheck& operator=(const PageCheck&) = delete;
-  bool test(uint64_t page) const;
-  void set(uint64_t page);
-
- private:
-  static constexpr uint64_t kChunkPages = 1u << 15;
-  struct Chunk {
-    std::atomic<uint64_t> words[kChunkPages / 64] = {};
-  };
-  std::vector<std::atomic<Chunk*>> chunks_;
-};
-
 struct Memslot {
   uint32_t slot = 0;  // (as_id << 16) | id
   uint32_t flags = 0;
@@ -69,7 +49,6 @@ struct Memslot {
   uint64_t npages = 0;
   uint64_t userspace_addr = 0;
   std::shared_ptr<DirtyBitmap> dirty;  // non-null iff KVM_MEM_LOG_DIRTY_PAGES
-  std::shared_ptr<PageCheck> mapped;   // pages known to be mapped (same userspace_addr)
 
   uint64_t end_gfn() const { return base_gfn + npages; }
 };
@@ -89,13 +68,15 @@ class Memslots {
   // (cleared in the slot) and 0 is returned; otherwise -errno.
   int get_dirty_log(uint32_t slot, std::vector<uint64_t>* out);
 
-  // Hot path (any thread, no lock). The first lookup of each page checks
-  // that the client's memory behind it is mapped (one process_vm_readv);
-  // DEVIATION: a page the client unmapped is reported as no memory (the
-  // access becomes KVM_EXIT_MMIO) where KVM fails KVM_RUN with EFAULT, and
-  // memory unmapped after its first use still faults in the engine.
+  // Hot path (any thread, no lock). The client's memory behind the page is
+  // not touched: if it is unmapped or lacks the permission an access needs,
+  // the engine's access faults and KVM_RUN returns EFAULT (base/fault.h).
   cpu::PhysPage lookup(uint64_t gpa) const;
   void mark_dirty(uint64_t gpa) const;
+  // Async-signal-safe (no lock, no allocation): does host address `addr`
+  // lie in the client memory of a current slot? Used by the fault handler
+  // to claim faults on guest memory.
+  bool contains_host(uintptr_t addr) const;
   const std::atomic<uint64_t>& generation() const { return generation_; }
 
   // A copy of the current slots, sorted by base_gfn (tests, diagnostics).

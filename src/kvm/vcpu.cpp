@@ -23,6 +23,8 @@ int Vcpu::create(Vm& vm, uint32_t id, std::unique_ptr<Vcpu>* out, int* fd) {
   // kvm_main.c: create_vcpu_fd -> anon_inode_getfd(..., O_RDWR | O_CLOEXEC).
   int memfd = base::make_memfd("kvm-vcpu", kVcpuMmapSize);
   if (memfd < 0) return memfd;
+  // KVM_RUN's EFAULT for client memory gone bad needs the fault handler.
+  base::install_fault_handler();
   std::unique_ptr<Vcpu> v(new Vcpu(vm, id));
   int r = v->pages_.map(memfd, kVcpuMmapSize);
   if (r < 0) {
@@ -109,8 +111,21 @@ int Vcpu::set_cpuid(std::vector<kvm_cpuid_entry2> entries) {
 
 // x86.c: kvm_arch_vcpu_ioctl_translate: writeable is always 1, usermode 0,
 // physical_address is INVALID_GPA (all ones) when not mapped.
+// The walk reads guest page tables in client memory: a fault there (memory
+// unmapped by the client) is a failed walk, as kvm_vcpu_read_guest_page
+// failing in KVM's walker.
 void Vcpu::translate(kvm_translation* tr) {
-  cpu::Translation t = cpu_->translate(tr->linear_address);
+  cpu::Translation t;
+  recovery_.covers = covers_guest_memory;
+  recovery_.ctx = &vm_.memslots();
+  if (sigsetjmp(recovery_.env, 0) == 0) {
+    base::arm_fault_recovery(&recovery_);
+    t = cpu_->translate(tr->linear_address);
+  } else {
+    t = cpu::Translation{};  // not valid
+    cpu_->state_changed();   // the walk was cut short: drop what it cached
+  }
+  base::arm_fault_recovery(nullptr);
   tr->physical_address = t.valid ? t.gpa : ~0ull;
   tr->valid = t.valid ? 1 : 0;
   tr->writeable = 1;
@@ -206,15 +221,56 @@ void Vcpu::fill_exit(cpu::Stop stop) {
   }
 }
 
+bool Vcpu::covers_guest_memory(const void* vm_memslots, uintptr_t addr) {
+  // SAFETY: ctx is set to &vm_.memslots() by run()/translate() below.
+  return static_cast<const Memslots*>(vm_memslots)->contains_host(addr);
+}
+
 // api.rst: KVM_RUN. x86.c: kvm_arch_vcpu_ioctl_run. Hot path: no allocation
-// and no syscall unless a KVM_SET_SIGNAL_MASK mask is set.
+// and no syscall unless a KVM_SET_SIGNAL_MASK mask is set; the recovery
+// point is a sigsetjmp without the signal mask (register saves only).
 int Vcpu::run() {
   std::atomic<int>& kick = base::thread_kick();
   kick.store(0, std::memory_order_relaxed);
   run_->flags = 0;
-  int result = run_locked(kick);
+  recovery_.covers = covers_guest_memory;
+  recovery_.ctx = &vm_.memslots();
+  int result;
+  if (sigsetjmp(recovery_.env, 0) == 0) {
+    base::arm_fault_recovery(&recovery_);
+    result = run_locked(kick);
+  } else {
+    result = recover_from_fault();
+  }
+  base::arm_fault_recovery(nullptr);
   post_run_save();
   return result;
+}
+
+// The engine touched client memory of a slot that the client has unmapped
+// or protected (SIGSEGV/SIGBUS claimed by base/fault.h). mmu.c:
+// kvm_handle_bad_page: hva_to_pfn() finds no VMA, or one without the
+// permission the access needs -> KVM_PFN_ERR_FAULT -> -EFAULT out of
+// KVM_RUN; kvm_run->exit_reason is left as it was (this <linux/kvm.h> has
+// no KVM_EXIT_MEMORY_FAULT).
+// DEVIATION: KVM faults before the instruction executes, so its registers
+// are those at the faulting instruction. The engine was cut short inside
+// the instruction: RIP may already point past it, registers it wrote before
+// the faulting access keep their new values, and arithmetic flags still
+// held lazily by the engine are lost (rflags as last materialized). The
+// engine's transient state (soft TLB, pending I/O/MMIO completion, decoded
+// blocks being built) is dropped with Cpu::state_changed(). Clients treat
+// EFAULT from KVM_RUN as fatal for the VM, so only the errno is relied on.
+int Vcpu::recover_from_fault() {
+  if (sigmask_applied_) {
+    pthread_sigmask(SIG_SETMASK, &saved_sigmask_, nullptr);
+    sigmask_applied_ = false;
+  }
+  base::thread_kick().store(0, std::memory_order_relaxed);
+  exit_pending_ = false;
+  mmio_read_pending_ = false;
+  cpu_->state_changed();
+  return -EFAULT;
 }
 
 // With a KVM_SET_SIGNAL_MASK mask: is a signal pending that the mask lets
@@ -273,10 +329,15 @@ int Vcpu::run_locked(std::atomic<int>& kick) {
   cpu_->host_may_have_written_memory();
   // The KVM_SET_SIGNAL_MASK mask is in force while the guest runs: a signal
   // it lets through runs its (wrapped) handler, which raises the kick.
-  sigset_t saved;
-  if (has_sigmask_) pthread_sigmask(SIG_SETMASK, &sigmask_, &saved);
+  if (has_sigmask_) {
+    pthread_sigmask(SIG_SETMASK, &sigmask_, &saved_sigmask_);
+    sigmask_applied_ = true;
+  }
   const cpu::Stop stop = cpu_->run(&kick);
-  if (has_sigmask_) pthread_sigmask(SIG_SETMASK, &saved, nullptr);
+  if (sigmask_applied_) {
+    pthread_sigmask(SIG_SETMASK, &saved_sigmask_, nullptr);
+    sigmask_applied_ = false;
+  }
   return finish(stop, /*intr_sets_reason=*/true);
 }
 

@@ -12,6 +12,7 @@
 #include <mutex>
 #include <vector>
 
+#include "base/fault.h"
 #include "base/fd.h"
 #include "base/mutex.h"
 #include "cpu/cpu.h"
@@ -38,7 +39,10 @@ class Vcpu final : public cpu::Bus {
   // -EINTR with KVM_EXIT_INTR when kicked (a signal), -EINTR with exit_reason
   // untouched for immediate_exit (after completing a pending I/O or MMIO
   // instruction, as KVM), -EINVAL for a bad kvm_run.cr8 or sync-regs
-  // request, -EFAULT for guest memory gone bad. Caller holds mutex().
+  // request, -EFAULT for guest memory gone bad: the client unmapped or
+  // protected memory of a slot and the guest touched it (the fault is
+  // claimed by base/fault.h's handler; see run() for the state left).
+  // Caller holds mutex().
   int run();
 
   void get_regs(kvm_regs* r) const;
@@ -80,6 +84,8 @@ class Vcpu final : public cpu::Bus {
   int finish(cpu::Stop stop, bool intr_sets_reason);
   void fill_exit(cpu::Stop stop);
   void post_run_save();
+  int recover_from_fault();
+  static bool covers_guest_memory(const void* vm_memslots, uintptr_t addr);
 
   Vm& vm_;
   const uint32_t id_;
@@ -93,6 +99,11 @@ class Vcpu final : public cpu::Bus {
   bool mmio_read_pending_ = false;  // ... and it was an MMIO read: data comes from kvm_run
   bool has_sigmask_ = false;
   sigset_t sigmask_{};
+  // The client's mask while sigmask_ is applied around guest execution.
+  bool sigmask_applied_ = false;
+  sigset_t saved_sigmask_{};
+  // Armed around KVM_RUN and KVM_TRANSLATE (the code that touches guest RAM).
+  base::FaultRecovery recovery_;
 };
 
 }  // namespace skvm::kvm

@@ -146,6 +146,10 @@ std::mutex g_sigaction_mutex;
 
 void signal_wrapper(int sig, siginfo_t* info, void* context) {
   const int saved_errno = errno;
+  // The client's SIGSEGV/SIGBUS handler replaced softkvm's in the kernel:
+  // a fault on guest memory during KVM_RUN is still softkvm's (KVM_RUN
+  // returns EFAULT; no return from here), everything else is the client's.
+  if (sig == SIGSEGV || sig == SIGBUS) skvm_handle_fault(sig, info, context);
   skvm_signal_notify();
   errno = saved_errno;
   const uint64_t packed = g_client_handler[sig].load(std::memory_order_acquire);

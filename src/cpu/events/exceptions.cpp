@@ -226,7 +226,11 @@ bool deliver_protected(Cpu& cpu, EventKind kind, uint8_t vector, bool has_error,
     f.push(s.seg[kSs].selector);
     f.push(s.gpr[kRsp]);
   }
-  f.push(s.rflags);
+  // Fault-class exceptions (not #DB, #BP, #OF, #DF, #MC) push RFLAGS with
+  // RF = 1 (x86.c: kvm_check_and_inject_events follows Intel here).
+  const bool fault_class = kind == EventKind::kException && vector < 32 && vector != kDB &&
+                           vector != kBP && vector != kOF && vector != kDF && vector != kMC;
+  f.push(fault_class ? (s.rflags | kFlagRF) : s.rflags);
   f.push(s.seg[kCs].selector);
   f.push(return_rip);
   if (has_error) f.push(error_code);

@@ -133,4 +133,32 @@ bool enter(Exec& x, const Insn& i) {
   return true;
 }
 
+// PUSHA/PUSHAD: AX, CX, DX, BX, the original SP, BP, SI, DI (invalid in
+// 64-bit mode). All eight slots are written before RSP is committed.
+template <unsigned W>
+bool pusha(Exec& x, const Insn&) {
+  unsigned sw = stack_width(x.s);
+  uint64_t m = mask_for(sw);
+  uint64_t sp = x.s.gpr[kRsp];
+  for (unsigned r = 0; r < 8; ++r) {
+    sp = (sp - W) & m;
+    if (!seg_write<W>(x, kSs, sp, reg_get<W>(x.s, static_cast<uint8_t>(r)))) return false;
+  }
+  reg_set_w(x.s, kRsp, sp, sw);
+  return true;
+}
+// POPA/POPAD: DI, SI, BP, (SP skipped), BX, DX, CX, AX.
+template <unsigned W>
+bool popa(Exec& x, const Insn&) {
+  uint64_t v[8];
+  for (unsigned k = 0; k < 8; ++k)
+    if (!stack_peek<W>(x, k * W, &v[k])) return false;
+  for (unsigned k = 0; k < 8; ++k) {
+    unsigned r = 7 - k;
+    if (r != kRsp) reg_set<W>(x.s, static_cast<uint8_t>(r), v[k]);
+  }
+  stack_adjust(x, 8 * W);
+  return true;
+}
+
 }  // namespace skvm::cpu::exec

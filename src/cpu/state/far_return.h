@@ -2,7 +2,8 @@
 // an outer privilege level (SDM Vol. 2B RET "RETURN-TO-OUTER-PRIVILEGE-LEVEL",
 // IRET "RETURN-TO-OUTER-PRIVILEGE-LEVEL" / IA-32e mode). For exec/: pop the
 // values, call far_return, then set RFLAGS (IRET) and adjust RSP when
-// has_stack is false.
+// has_stack is false. RETF imm16 to an outer level releases imm16 bytes on
+// both stacks: add imm16 to the new RSP after far_return as well.
 #pragma once
 
 #include <cstdint>

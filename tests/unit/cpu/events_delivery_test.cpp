@@ -97,7 +97,7 @@ TEST_F(Events64Test, UserFaultSwitchesToRsp0AndPushesFullFrame) {
   EXPECT_EQ(stack<uint64_t>(0), 0x10u);
   EXPECT_EQ(stack<uint64_t>(8), 0x400123u);
   EXPECT_EQ(stack<uint64_t>(16), 0x23u);
-  EXPECT_EQ(stack<uint64_t>(24), kFlagFixed1 | kFlagIF);
+  EXPECT_EQ(stack<uint64_t>(24), kFlagFixed1 | kFlagIF | kFlagRF);  // fault: RF pushed set
   EXPECT_EQ(stack<uint64_t>(32), 0x8000u);
   EXPECT_EQ(stack<uint64_t>(40), 0x1bu);
   EXPECT_EQ(s().rip, 0x1000u + kGP * 0x10);
@@ -113,6 +113,7 @@ TEST_F(Events64Test, SupervisorInterruptAlignsStackAndKeepsSs) {
   EXPECT_EQ(s().gpr[kRsp], 0x7000u - 40);
   EXPECT_EQ(s().seg[kSs].selector, 0x10);
   EXPECT_EQ(stack<uint64_t>(24), 0x7008u);  // old RSP
+  EXPECT_FALSE(stack<uint64_t>(16) & kFlagRF);  // interrupts push RF as is
   EXPECT_EQ(s().rip, 0x2100u);
 }
 
