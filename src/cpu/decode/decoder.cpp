@@ -177,6 +177,7 @@ Decoded decode(const uint8_t* bytes, unsigned avail, unsigned code_size, Insn* o
     case isa::kWidF64: if (m64) osz = 8; break;
     case isa::kWidZ: break;
     case isa::kWidW: osz = 2; break;
+    case isa::kWidCr: osz = m64 ? 8 : 4; break;
   }
   in.osize = static_cast<uint8_t>(osz);
   in.asize = static_cast<uint8_t>(asz);

@@ -44,6 +44,7 @@ enum Wid : uint8_t {
   kWidF64,  // forced 64 in 64-bit mode (near branches)
   kWidZ,    // 16/32 only (IN/OUT eAX)
   kWidW,    // always 16
+  kWidCr,   // 64 in 64-bit mode, else 32 whatever the prefixes (MOV CRn/DRn)
 };
 
 // Attributes.
