@@ -53,13 +53,35 @@ uint8_t* Vcpu::pio_page() { return pages_.data() + KVM_PIO_PAGE_OFFSET * kPageSi
 void Vcpu::cpuid(uint32_t leaf, uint32_t subleaf, uint32_t out[4]) { cpuid_.lookup(leaf, subleaf, out); }
 uint64_t Vcpu::tsc() { return base::ns_to_ticks(vm_.system().clock().now_ns(), kTscKhz); }
 
+// Cpu::state_changed() outside guest execution. In PAE paging mode it
+// reloads the PDPTEs from guest memory (as KVM_SET_SREGS does), which the
+// client may have unmapped: KVM's load_pdptrs() then fails and keeps the
+// old PDPTRs, and the ioctl still succeeds (x86.c: __set_sregs ignores it).
+// Here the fault is claimed, and the rest of state_changed() is redone
+// with CR4.PAE masked for the call, so the PDPTEs stay as they were.
+void Vcpu::apply_state_change() {
+  recovery_.covers = covers_guest_memory;
+  recovery_.ctx = &vm_.memslots();
+  if (sigsetjmp(recovery_.env, 0) == 0) {
+    base::arm_fault_recovery(&recovery_);
+    cpu_->state_changed();
+  } else {
+    cpu::CpuState& s = cpu_->state();
+    const uint64_t cr4 = s.cr4;
+    s.cr4 &= ~cpu::kCr4PAE;
+    cpu_->state_changed();
+    s.cr4 = cr4;
+  }
+  base::arm_fault_recovery(nullptr);
+}
+
 // ---- State ioctls -------------------------------------------------------------
 
 void Vcpu::get_regs(kvm_regs* r) const { kvm::get_regs(cpu_->state(), r); }
 
 void Vcpu::set_regs(const kvm_regs& r) {
   kvm::set_regs(cpu_->state(), r);
-  cpu_->state_changed();
+  apply_state_change();
 }
 
 // DEVIATION: interrupt_bitmap (an interrupt queued by KVM_SET_SREGS without
@@ -71,7 +93,7 @@ int Vcpu::set_sregs(const kvm_sregs& r) {
   int e = check_sregs(r, cpuid_.max_phys_addr_bits());
   if (e < 0) return e;
   kvm::set_sregs(cpu_->state(), r);
-  cpu_->state_changed();
+  apply_state_change();
   return 0;
 }
 
@@ -79,14 +101,14 @@ void Vcpu::get_fpu(kvm_fpu* f) const { kvm::get_fpu(cpu_->state(), f); }
 
 void Vcpu::set_fpu(const kvm_fpu& f) {
   kvm::set_fpu(cpu_->state(), f);
-  cpu_->state_changed();
+  apply_state_change();
 }
 
 bool Vcpu::get_msr(uint32_t index, uint64_t* value) { return cpu_->get_msr(index, value); }
 
 bool Vcpu::set_msr(uint32_t index, uint64_t value) {
   bool ok = cpu_->set_msr(index, value, /*host_initiated=*/true);
-  if (ok) cpu_->state_changed();
+  if (ok) apply_state_change();
   return ok;
 }
 
@@ -105,7 +127,7 @@ int Vcpu::set_cpuid(std::vector<kvm_cpuid_entry2> entries) {
     return same ? 0 : -EBUSY;
   }
   cpuid_.set(std::move(entries));
-  cpu_->state_changed();
+  apply_state_change();
   return 0;
 }
 
@@ -123,7 +145,7 @@ void Vcpu::translate(kvm_translation* tr) {
     t = cpu_->translate(tr->linear_address);
   } else {
     t = cpu::Translation{};  // not valid
-    cpu_->state_changed();   // the walk was cut short: drop what it cached
+    apply_state_change();  // the walk was cut short: drop what it cached
   }
   base::arm_fault_recovery(nullptr);
   tr->physical_address = t.valid ? t.gpa : ~0ull;
@@ -146,7 +168,7 @@ void Vcpu::get_events(kvm_vcpu_events* e) const { kvm::get_events(cpu_->state(),
 
 int Vcpu::set_events(const kvm_vcpu_events& e) {
   int r = kvm::set_events(cpu_->state(), e);
-  if (r == 0) cpu_->state_changed();
+  if (r == 0) apply_state_change();
   return r;
 }
 
@@ -221,6 +243,11 @@ void Vcpu::fill_exit(cpu::Stop stop) {
   }
 }
 
+// DEVIATION: only the host ranges of the VM's CURRENT slots are claimed. A
+// slot deleted by another thread and unmapped while this vCPU still runs
+// with the old page in its soft TLB (flushed at the next block boundary)
+// faults outside them and takes the client's/default SIGSEGV action; KVM's
+// MMU notifiers make that access an MMIO exit or EFAULT instead.
 bool Vcpu::covers_guest_memory(const void* vm_memslots, uintptr_t addr) {
   // SAFETY: ctx is set to &vm_.memslots() by run()/translate() below.
   return static_cast<const Memslots*>(vm_memslots)->contains_host(addr);
@@ -269,7 +296,7 @@ int Vcpu::recover_from_fault() {
   base::thread_kick().store(0, std::memory_order_relaxed);
   exit_pending_ = false;
   mmio_read_pending_ = false;
-  cpu_->state_changed();
+  apply_state_change();
   return -EFAULT;
 }
 

@@ -85,6 +85,7 @@ class Vcpu final : public cpu::Bus {
   void fill_exit(cpu::Stop stop);
   void post_run_save();
   int recover_from_fault();
+  void apply_state_change();
   static bool covers_guest_memory(const void* vm_memslots, uintptr_t addr);
 
   Vm& vm_;

@@ -211,6 +211,35 @@ TEST(BadMemory, EfaultRestoresTheCallersSignalMaskAfterKvmSetSignalMask) {
   munmap(data, kPage);
 }
 
+// KVM_SET_SREGS / KVM_SET_REGS in PAE paging mode reload the PDPTEs from
+// guest memory (x86.c: __set_sregs -> load_pdptrs, whose failure is
+// ignored): memory gone bad there must not kill the process either.
+TEST(BadMemory, SetSregsWithPdptesInUnmappedMemorySucceedsAndTheProcessSurvives) {
+  SKVM_MACHINE(m, kSoft);
+  uint8_t* data = map_page(PROT_NONE);
+  ASSERT_NE(data, nullptr);
+  ASSERT_EQ(m.set_data(data).ret, 0);
+  kvm_sregs s = {};
+  ASSERT_EQ(m.vcpu().ioctl(KVM_GET_SREGS, &s).ret, 0);
+  s.cr0 = 0x80000011;  // PG | ET | PE
+  s.cr4 = 0x20;        // PAE
+  s.cr3 = kDataGpa;    // the PDPTEs are in the PROT_NONE page
+  Result r = m.vcpu().ioctl(KVM_SET_SREGS, &s);
+  EXPECT_EQ(r.ret, 0) << errno_string(r.err);
+  kvm_regs regs = {};
+  regs.rflags = 2;
+  r = m.vcpu().ioctl(KVM_SET_REGS, &regs);
+  EXPECT_EQ(r.ret, 0) << errno_string(r.err);
+  kvm_sregs back = {};
+  ASSERT_EQ(m.vcpu().ioctl(KVM_GET_SREGS, &back).ret, 0);
+  EXPECT_EQ(back.cr3, kDataGpa);
+  EXPECT_EQ(back.cr4 & 0x20, 0x20u);
+  // Readable again: the same KVM_SET_SREGS loads them.
+  ASSERT_EQ(mprotect(data, kPage, PROT_READ | PROT_WRITE), 0);
+  EXPECT_EQ(m.vcpu().ioctl(KVM_SET_SREGS, &s).ret, 0);
+  munmap(data, kPage);
+}
+
 // ---- a client SIGSEGV handler installed after softkvm's --------------------
 
 using HandleFaultFn = int (*)(int, void*, void*);

@@ -66,11 +66,18 @@ EngineImpl::Next EngineImpl::deliver_pending_exception(Stop* stop) {
   x_.flags();
   bool shutdown = false;
   uint8_t vector = sg.vector;
+  // KVM sets RFLAGS.RF before injecting a fault-class exception (x86.c
+  // inject_pending_event): the pushed image carries RF, and a triple fault
+  // leaves it set. The handler's first instruction starts with RF clear.
+  const bool fault_class = vector != kDB && vector != kNMI && vector != kBP && vector != kOF &&
+                           vector != kDF && vector != kMC;
+  if (fault_class) s_.rflags |= kFlagRF;
   if (!deliver_event(cpu_, EventKind::kException, vector, sg.has_error, sg.error_code, s_.rip, &shutdown)) {
     *stop = shutdown ? Stop::kShutdown : cpu_.exit().reason;
     if (!shutdown && !sg.exit_now) *stop = Stop::kInternal;
     return Next::kStop;
   }
+  s_.rflags &= ~kFlagRF;
   cache_.bump_chain_epoch();  // delivery may change mode
   return Next::kContinue;
 }

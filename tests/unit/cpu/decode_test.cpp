@@ -132,6 +132,13 @@ TEST(Decode, PushDefaultsTo64BitAndJccNearIsForced64) {
   EXPECT_TRUE(c.d.ends_block);
 }
 
+TEST(Decode, MovCrnIs32BitOutside64BitModeWhateverThePrefixes) {
+  EXPECT_EQ(dec({0x0f, 0x20, 0xc0}, 2).in.osize, 4);  // mov eax, cr0 in 16-bit code
+  EXPECT_EQ(dec({0x66, 0x0f, 0x22, 0xc0}, 4).in.osize, 4);
+  EXPECT_EQ(dec({0x0f, 0x22, 0xc0}, 8).in.osize, 8);
+  EXPECT_EQ(dec({0x0f, 0x20, 0x00}, 4).in.pfx & kInsnMem, 0);  // mod ignored: register
+}
+
 TEST(Decode, FifteenByteLimitDecodesToGeneralProtection) {
   std::vector<uint8_t> b(14, 0x66);
   b.push_back(0x01);
