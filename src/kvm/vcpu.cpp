@@ -249,7 +249,8 @@ void Vcpu::fill_exit(cpu::Stop stop) {
 // faults outside them and takes the client's/default SIGSEGV action; KVM's
 // MMU notifiers make that access an MMIO exit or EFAULT instead.
 bool Vcpu::covers_guest_memory(const void* vm_memslots, uintptr_t addr) {
-  // SAFETY: ctx is set to &vm_.memslots() by run()/translate() below.
+  // SAFETY: ctx is &vm_.memslots(), set by run(), translate() and
+  // apply_state_change() before they arm the recovery point.
   return static_cast<const Memslots*>(vm_memslots)->contains_host(addr);
 }
 
