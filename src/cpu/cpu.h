@@ -29,6 +29,7 @@ enum class Stop : uint8_t {
   kInternal,      // exit().internal: instruction not implemented / emulation failure
   kKick,          // *kick flag was raised (signal, immediate_exit)
   kMemoryFault,   // host memory behind a memslot went bad (EFAULT for KVM_RUN)
+  kIrqWindowOpen, // an interrupt window was requested and is open (no instruction pending)
 };
 
 struct IoExit {
@@ -125,6 +126,48 @@ class Cpu {
   // Linear address translation with the current paging mode (KVM_TRANSLATE).
   Translation translate(uint64_t linear);
 
+  // ---- Events from a client without an in-kernel irqchip ----
+  // api.rst: KVM_INTERRUPT. x86.c: kvm_vcpu_ioctl_interrupt queues the vector
+  // as an injected interrupt (kvm_queue_interrupt); run() delivers it
+  // through the IVT/IDT (EventKind::kExternal) at the first instruction
+  // boundary where RFLAGS.IF = 1 and no STI / MOV SS shadow is in force,
+  // the very entry included; delivery ends a HLT. A second call replaces the
+  // vector, as kvm_queue_interrupt does.
+  // DEVIATION: KVM injects it at the next entry whatever IF says (VMX then
+  // fails the entry, SVM delivers it); the engine waits until it is allowed.
+  void queue_external_interrupt(uint8_t vector) {
+    irq_vector_ = vector;
+    irq_queued_ = true;
+  }
+  bool interrupt_queued(uint8_t* vector) const {
+    if (irq_queued_ && vector != nullptr) *vector = irq_vector_;
+    return irq_queued_;
+  }
+  void clear_queued_interrupt() { irq_queued_ = false; }
+  // api.rst: KVM_NMI. x86.c: kvm_inject_nmi + process_nmi: at most two NMIs
+  // pending (one if NMIs are masked). Delivered (vector 2, EventKind::kNmi,
+  // which sets state().nmi_masked until IRET) at the first boundary where
+  // NMIs are not masked and no STI / MOV SS shadow is in force
+  // (vmx.c: vmx_nmi_blocked).
+  void queue_nmi() {
+    const unsigned limit = state_.nmi_masked ? 1 : 2;
+    if (nmi_pending_ < limit) ++nmi_pending_;
+  }
+  unsigned nmi_pending() const { return nmi_pending_; }
+  void set_nmi_pending(unsigned n) { nmi_pending_ = n > 2 ? 2 : n; }
+  // x86.c: kvm_vcpu_ready_for_interrupt_injection without an irqchip:
+  // interrupts allowed (IF = 1, no shadow) and no injected interrupt waiting.
+  bool interrupt_window_open() const {
+    return (state_.rflags & kFlagIF) && state_.interrupt_shadow == 0 && !irq_queued_;
+  }
+  // kvm_run.request_interrupt_window (x86.c: dm_request_for_irq_injection):
+  // while set, run() stops with Stop::kIrqWindowOpen at the first
+  // instruction boundary where interrupt_window_open() holds.
+  void set_interrupt_window_request(bool on) { irq_window_request_ = on; }
+  // Anything above for run() to look at between instructions.
+  bool events_armed() const { return irq_queued_ || nmi_pending_ != 0 || irq_window_request_; }
+  bool interrupt_window_requested() const { return irq_window_request_; }
+
   EngineImpl& engine() { return *engine_; }
   MmuImpl& mmu() { return *mmu_; }
 
@@ -135,6 +178,10 @@ class Cpu {
   Signals signals_;
   std::unique_ptr<MmuImpl> mmu_;
   std::unique_ptr<EngineImpl> engine_;
+  bool irq_queued_ = false;
+  uint8_t irq_vector_ = 0;
+  bool irq_window_request_ = false;
+  unsigned nmi_pending_ = 0;
 };
 
 }  // namespace skvm::cpu

@@ -132,8 +132,15 @@ bool mmio_write(Cpu& cpu, uint64_t gpa, const uint8_t* src, unsigned size) {
   while (size > 0) {
     unsigned n = std::min(size, 8u);
     if (!cpu.bus().mmio_write(gpa, n, src)) {
-      // One exit per instruction: a second exiting write cannot be expressed.
-      if (cpu.signals().exit_after) return internal_error_exit(cpu, gpa);
+      // x86.c: complete_emulated_mmio: one exit per 8-byte piece; the pieces
+      // after the first are handed out at the next run() entries.
+      if (cpu.signals().exit_after) {
+        if (!cpu.mmu().queue_mmio_write(gpa, n, src)) return internal_error_exit(cpu, gpa);
+        gpa += n;
+        src += n;
+        size -= n;
+        continue;
+      }
       MmioExit& x = cpu.exit().mmio;
       x = MmioExit{};
       x.gpa = gpa;

@@ -81,6 +81,32 @@ bool MmuImpl::take_mmio_completion(uint64_t gpa, uint32_t len, uint8_t* data) {
   return false;
 }
 
+bool MmuImpl::queue_mmio_write(uint64_t gpa, uint32_t len, const uint8_t* data) {
+  if (write_head_ == num_writes_) write_head_ = num_writes_ = 0;
+  if (num_writes_ == kMaxMmioWrites) return false;
+  MmioExit& w = writes_[num_writes_++];
+  w = MmioExit{};
+  w.gpa = gpa;
+  w.len = len > 8 ? 8 : len;
+  w.is_write = true;
+  std::memcpy(w.data, data, w.len);
+  return true;
+}
+
+bool MmuImpl::take_mmio_write(MmioExit* out) {
+  if (write_head_ == num_writes_) return false;
+  *out = writes_[write_head_++];
+  if (write_head_ == num_writes_) write_head_ = num_writes_ = 0;
+  return true;
+}
+
+bool mmu_next_mmio_write(Cpu& cpu) {
+  if (!cpu.mmu().has_mmio_writes()) return false;
+  cpu.mmu().take_mmio_write(&cpu.exit().mmio);
+  cpu.exit().reason = Stop::kMmio;
+  return true;
+}
+
 void mmu_complete_mmio_read(Cpu& cpu) {
   const MmioExit& m = cpu.exit().mmio;
   if (m.is_write) return;

@@ -43,10 +43,16 @@
 // A guest write to unbacked memory (or to a KVM_MEM_READONLY page) not taken
 // by Bus::mmio_write fills exit().mmio with is_write = true and the data, sets
 // exit().reason = Stop::kMmio and signals().exit_after, and succeeds: the
-// instruction retires, then the engine stops. A second exiting MMIO write in
-// the same instruction (e.g. a 16-byte store to MMIO) cannot be expressed as
-// one exit: it fails with an internal-error exit (Stop::kInternal,
-// KVM_INTERNAL_ERROR_EMULATION, signals().exit_now).
+// instruction retires, then the engine stops. Further exiting fragments of
+// the same instruction (a write crossing into a second unbacked page, a
+// store wider than 8 bytes) are queued with queue_mmio_write; each later
+// run() entry first calls mmu_next_mmio_write(cpu), which moves the next
+// queued fragment into exit().mmio and makes run() return Stop::kMmio
+// without executing anything (x86.c: emulator_read_write splits at the page
+// boundary into mmio_fragments, complete_emulated_mmio exits once per
+// 8-byte piece; the instruction has already retired). A queue overflow
+// (more than kMaxMmioWrites pieces) is an internal-error exit
+// (Stop::kInternal, KVM_INTERNAL_ERROR_EMULATION, signals().exit_now).
 //
 // ---- Internal-error exits ---------------------------------------------------
 // Features outside this slice (task gates, call gates, task switches, fetch
@@ -69,6 +75,7 @@ class MmuImpl {
   static constexpr unsigned kTlbSize = 1u << kTlbBits;
   static constexpr uint64_t kInvalidTag = ~0ull;
   static constexpr unsigned kMaxMmioFragments = 4;
+  static constexpr unsigned kMaxMmioWrites = 4;
 
   struct TlbEntry {
     uint64_t read_tag = kInvalidTag;
@@ -119,6 +126,12 @@ class MmuImpl {
   bool take_mmio_completion(uint64_t gpa, uint32_t len, uint8_t* data);
   void clear_mmio_completions() { num_fragments_ = 0; }
 
+  // MMIO write pieces still to hand to the client, oldest first (see the
+  // protocol above). queue_mmio_write returns false when the queue is full.
+  bool queue_mmio_write(uint64_t gpa, uint32_t len, const uint8_t* data);
+  bool take_mmio_write(MmioExit* out);
+  bool has_mmio_writes() const { return write_head_ != num_writes_; }
+
   // MSRs without a CpuState field (state/msrs.h).
   ExtraMsrs extra_msrs;
 
@@ -133,6 +146,9 @@ class MmuImpl {
   bool pse36_ = false;
   std::array<MmioFragment, kMaxMmioFragments> fragments_{};
   unsigned num_fragments_ = 0;
+  std::array<MmioExit, kMaxMmioWrites> writes_{};
+  unsigned num_writes_ = 0;
+  unsigned write_head_ = 0;
 };
 
 // Called by exec/ at block entry (cheap): flushes the TLB when the bus
@@ -143,6 +159,11 @@ inline void mmu_check_generation(Cpu& cpu) {
 
 // Called by exec/ at run() entry when the previous stop was an MMIO read.
 void mmu_complete_mmio_read(Cpu& cpu);
+
+// Called by exec/ at every run() entry: when a queued MMIO write piece is
+// left, it is moved to exit().mmio (exit().reason = Stop::kMmio) and true is
+// returned; run() then stops with Stop::kMmio at once.
+bool mmu_next_mmio_write(Cpu& cpu);
 
 // Called from Cpu::state_changed(): tlb_flush_all (which also reloads the PAE
 // PDPTEs and the CPUID-derived paging parameters) and drop MMIO completions.
