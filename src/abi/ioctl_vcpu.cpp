@@ -154,6 +154,13 @@ int vcpu_ioctl(Handle& h, unsigned long request, unsigned long arg) {
       if (!read_arg(arg, &e)) return -EFAULT;
       return vcpu.set_events(e);
     }
+    case KVM_INTERRUPT: {  // api.rst: KVM_INTERRUPT
+      kvm_interrupt irq{};
+      if (!read_arg(arg, &irq)) return -EFAULT;
+      return vcpu.interrupt(irq.irq);
+    }
+    case KVM_NMI:  // api.rst: KVM_NMI
+      return vcpu.nmi();
     case KVM_GET_TSC_KHZ:  // api.rst: KVM_GET_TSC_KHZ (the guest TSC rate, kHz)
       return static_cast<int>(kvm::kTscKhz);
     case kSetSignalMask:  // KVM_SET_SIGNAL_MASK

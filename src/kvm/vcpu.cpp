@@ -172,6 +172,20 @@ int Vcpu::set_events(const kvm_vcpu_events& e) {
   return r;
 }
 
+// x86.c: kvm_vcpu_ioctl_interrupt (KVM_NR_INTERRUPTS = 256). There is no
+// in-kernel irqchip yet, so the ENXIO / EEXIST branches never apply.
+int Vcpu::interrupt(uint32_t irq) {
+  if (irq >= 256) return -EINVAL;
+  cpu_->queue_external_interrupt(static_cast<uint8_t>(irq));
+  return 0;
+}
+
+// x86.c: kvm_vcpu_ioctl_nmi -> kvm_inject_nmi.
+int Vcpu::nmi() {
+  cpu_->queue_nmi();
+  return 0;
+}
+
 // kvm_main.c: kvm_vcpu_ioctl_set_sigmask (SIGKILL and SIGSTOP are never
 // blocked).
 void Vcpu::set_signal_mask(const uint64_t* mask) {
@@ -196,7 +210,9 @@ void Vcpu::post_run_save() {
   run_->if_flag = if_flag ? 1 : 0;
   run_->cr8 = s.cr8;
   run_->apic_base = s.apic_base;
-  run_->ready_for_interrupt_injection = (if_flag && s.interrupt_shadow == 0) ? 1 : 0;
+  // kvm_vcpu_ready_for_interrupt_injection: IF = 1, no shadow, no
+  // KVM_INTERRUPT vector still waiting.
+  run_->ready_for_interrupt_injection = cpu_->interrupt_window_open() ? 1 : 0;
   run_->flags = 0;
 }
 
@@ -225,6 +241,9 @@ void Vcpu::fill_exit(cpu::Stop stop) {
       break;
     case cpu::Stop::kHlt:
       run_->exit_reason = KVM_EXIT_HLT;
+      break;
+    case cpu::Stop::kIrqWindowOpen:
+      run_->exit_reason = KVM_EXIT_IRQ_WINDOW_OPEN;
       break;
     case cpu::Stop::kShutdown:
       run_->exit_reason = KVM_EXIT_SHUTDOWN;
@@ -320,6 +339,8 @@ int Vcpu::run_locked(std::atomic<int>& kick) {
   // Without an in-kernel LAPIC the TPR comes from kvm_run.cr8 (kvm_set_cr8).
   if (run_->cr8 & ~0xfull) return -EINVAL;
   cpu_->state().cr8 = run_->cr8;
+  // x86.c: dm_request_for_irq_injection (no in-kernel PIC).
+  cpu_->set_interrupt_window_request(run_->request_interrupt_window != 0);
   const bool immediate_exit = run_->immediate_exit != 0;
   const bool signal = unblocked_signal_pending();
   if (exit_pending_) {

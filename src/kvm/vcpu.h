@@ -66,6 +66,11 @@ class Vcpu final : public cpu::Bus {
   // api.rst: KVM_GET_VCPU_EVENTS / KVM_SET_VCPU_EVENTS (see kvm/events.h).
   void get_events(kvm_vcpu_events* e) const;
   int set_events(const kvm_vcpu_events& e);
+  // api.rst: KVM_INTERRUPT (no in-kernel irqchip: the vector is queued for
+  // the next instruction boundary where interrupts are allowed; -EINVAL for
+  // irq >= 256) and KVM_NMI (always 0). See cpu::Cpu::queue_external_interrupt.
+  int interrupt(uint32_t irq);
+  int nmi();
   // api.rst: KVM_SET_SIGNAL_MASK, the kernel's 64-bit sigset (nullptr: none).
   void set_signal_mask(const uint64_t* mask);
 

@@ -149,6 +149,7 @@ bool iret(Exec& x, const Insn& i) {
     stack_adjust(x, 3 * W);
     x.s.rip = ip & kMask<W>;
     x.s.rflags = ((f & ~m) | (fl & m) | kFlagFixed1);
+    x.s.nmi_masked = false;  // SDM Vol. 3A 6.7.1: IRET ends NMI blocking in every mode
     x.sys_changed = true;
     return true;
   }

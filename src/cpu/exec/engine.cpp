@@ -57,7 +57,10 @@ bool EngineImpl::complete_pending(Stop* stop) {
   x_.io_count = pending_count_;
   bool ok = pending_insn_.fn(x_, pending_insn_);
   x_.io_done = false;
-  if (ok) return true;
+  if (ok) {
+    s_.interrupt_shadow = 0;  // the instruction retired (x86.c: complete_fast_pio_out)
+    return true;
+  }
   return after_fail(start, pending_insn_, stop) == Next::kContinue;
 }
 
@@ -82,11 +85,58 @@ EngineImpl::Next EngineImpl::deliver_pending_exception(Stop* stop) {
   return Next::kContinue;
 }
 
+bool EngineImpl::event_ready() const {
+  const bool shadow = s_.interrupt_shadow != 0;
+  uint8_t vector;
+  if (cpu_.interrupt_queued(&vector) && (s_.rflags & kFlagIF) && !shadow) return true;
+  if (cpu_.nmi_pending() != 0 && !s_.nmi_masked && !shadow) return true;
+  return cpu_.interrupt_window_requested() && cpu_.interrupt_window_open();
+}
+
+// x86.c: inject_pending_event: an injected interrupt (KVM_INTERRUPT) first,
+// then a new NMI; vcpu_run: KVM_EXIT_IRQ_WINDOW_OPEN once
+// dm_request_for_irq_injection && kvm_vcpu_ready_for_interrupt_injection.
+EngineImpl::Next EngineImpl::boundary_events(Stop* stop, bool* delivered) {
+  *delivered = false;
+  bool shutdown = false;
+  uint8_t vector = 0;
+  if (cpu_.interrupt_queued(&vector) && (s_.rflags & kFlagIF) && s_.interrupt_shadow == 0) {
+    cpu_.clear_queued_interrupt();
+    x_.flags();
+    *delivered = true;
+    cache_.bump_chain_epoch();  // delivery may change mode
+    if (!deliver_event(cpu_, EventKind::kExternal, vector, false, 0, s_.rip, &shutdown)) {
+      *stop = shutdown ? Stop::kShutdown : cpu_.exit().reason;
+      if (!shutdown && !cpu_.signals().exit_now) *stop = Stop::kInternal;
+      return Next::kStop;
+    }
+  }
+  if (cpu_.nmi_pending() != 0 && !s_.nmi_masked && s_.interrupt_shadow == 0) {
+    cpu_.set_nmi_pending(cpu_.nmi_pending() - 1);
+    x_.flags();
+    *delivered = true;
+    cache_.bump_chain_epoch();
+    if (!deliver_event(cpu_, EventKind::kNmi, kNMI, false, 0, s_.rip, &shutdown)) {
+      *stop = shutdown ? Stop::kShutdown : cpu_.exit().reason;
+      if (!shutdown && !cpu_.signals().exit_now) *stop = Stop::kInternal;
+      return Next::kStop;
+    }
+  }
+  if (cpu_.interrupt_window_requested() && cpu_.interrupt_window_open()) {
+    *stop = Stop::kIrqWindowOpen;
+    return Next::kStop;
+  }
+  return Next::kContinue;
+}
+
 EngineImpl::Next EngineImpl::after_fail(uint64_t start, const Insn& i, Stop* stop) {
   Signals& sg = cpu_.signals();
   if (x_.stop_pending) {
     x_.stop_pending = false;
-    if (!x_.stop_retire) s_.rip = start;
+    // A retiring stop (HLT) ends an STI / MOV SS shadow, as KVM's
+    // kvm_skip_emulated_instruction does (sti; hlt waits with interrupts open).
+    if (x_.stop_retire) s_.interrupt_shadow = 0;
+    else s_.rip = start;
     if (x_.io_started) {
       x_.io_started = false;
       pending_ = Pending::kIo;
@@ -255,6 +305,9 @@ Stop EngineImpl::execute(const std::atomic<int>* kick, bool single) {
   // The client may have changed registers and memory since the last exit.
   cache_.bump_chain_epoch();
   Stop stop = Stop::kHlt;
+  // The pieces of a page-crossing MMIO write after the first: one exit each
+  // (the instruction retired at the first one).
+  if (mmu_next_mmio_write(cpu_)) return finish(Stop::kMmio);
   if (pending_ != Pending::kNone) {
     bool was_io = pending_ == Pending::kIo;
     if (!complete_pending(&stop)) return finish(stop);
@@ -277,6 +330,14 @@ Stop EngineImpl::execute(const std::atomic<int>* kick, bool single) {
     if (x_.sys_changed) {
       x_.sys_changed = false;
       cache_.bump_chain_epoch();
+    }
+    if (cpu_.events_armed()) [[unlikely]] {
+      bool delivered;
+      if (boundary_events(&stop, &delivered) == Next::kStop) return finish(stop);
+      if (delivered) {
+        prev = nullptr;
+        if (single) return finish(Stop::kKick);  // the delivery is the step
+      }
     }
     // Chained successor (the common case): same translation regime and
     // mode as when the link was made (chain_epoch), code unchanged.
@@ -321,6 +382,10 @@ Stop EngineImpl::execute(const std::atomic<int>* kick, bool single) {
       if (sig.exit_after) [[unlikely]] {
         sig.exit_after = false;
         return finish(cpu_.exit().reason);
+      }
+      if (cpu_.events_armed() && event_ready()) [[unlikely]] {
+        broke = true;  // IF / shadow / NMI mask changed: take the event now
+        break;
       }
       if (smc_hit_) [[unlikely]] {
         smc_hit_ = false;

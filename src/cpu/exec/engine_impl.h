@@ -44,6 +44,12 @@ class EngineImpl {
   // After a handler returned false: deliver the exception or produce the stop.
   Next after_fail(uint64_t start, const Insn& i, Stop* stop);
   Next deliver_pending_exception(Stop* stop);
+  // Client events (Cpu::queue_external_interrupt, queue_nmi, the interrupt
+  // window request) at an instruction boundary: deliver what is allowed, or
+  // stop with Stop::kIrqWindowOpen. *delivered says whether CS:RIP moved.
+  Next boundary_events(Stop* stop, bool* delivered);
+  // Whether boundary_events() has something to do now.
+  bool event_ready() const;
   Stop finish(Stop s);
   unsigned code_size() const;
 

@@ -135,7 +135,11 @@ bool mmio_write(Cpu& cpu, uint64_t gpa, const uint8_t* src, unsigned size) {
       // x86.c: complete_emulated_mmio: one exit per 8-byte piece; the pieces
       // after the first are handed out at the next run() entries.
       if (cpu.signals().exit_after) {
-        if (!cpu.mmu().queue_mmio_write(gpa, n, src)) return internal_error_exit(cpu, gpa);
+        if (!cpu.mmu().queue_mmio_write(gpa, n, src)) {
+          cpu.mmu().clear_mmio_writes();
+          cpu.signals().exit_after = false;
+          return internal_error_exit(cpu, gpa);
+        }
         gpa += n;
         src += n;
         size -= n;

@@ -131,6 +131,7 @@ class MmuImpl {
   bool queue_mmio_write(uint64_t gpa, uint32_t len, const uint8_t* data);
   bool take_mmio_write(MmioExit* out);
   bool has_mmio_writes() const { return write_head_ != num_writes_; }
+  void clear_mmio_writes() { write_head_ = num_writes_ = 0; }
 
   // MSRs without a CpuState field (state/msrs.h).
   ExtraMsrs extra_msrs;

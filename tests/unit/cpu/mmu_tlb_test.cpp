@@ -230,12 +230,31 @@ TEST_F(TlbTest, MmioWriteExitRetiresAndCarriesData) {
   EXPECT_EQ(cpu_.exit().mmio.data[1], 0xbe);
 }
 
-TEST_F(TlbTest, SecondExitingMmioWriteInOneInstructionIsInternalError) {
+TEST_F(TlbTest, WideMmioWriteExitsWithTheFirstPieceAndQueuesTheRest) {
   map4(kCr3, 0x5000, 0x500000, kP | kRw);
-  uint8_t buf[16] = {};
-  EXPECT_FALSE(write_linear(cpu_, 0x5000, buf, 16, Acc::kWrite));
+  uint8_t buf[16];
+  for (int k = 0; k < 16; ++k) buf[k] = static_cast<uint8_t>(k + 1);
+  EXPECT_TRUE(write_linear(cpu_, 0x5000, buf, 16, Acc::kWrite));
+  EXPECT_TRUE(sig().exit_after);
+  EXPECT_EQ(cpu_.exit().mmio.gpa, 0x500000u);
+  EXPECT_EQ(cpu_.exit().mmio.len, 8u);
+  EXPECT_EQ(cpu_.exit().mmio.data[7], 8);
+  ASSERT_TRUE(mmu_next_mmio_write(cpu_));
+  EXPECT_EQ(cpu_.exit().reason, Stop::kMmio);
+  EXPECT_TRUE(cpu_.exit().mmio.is_write);
+  EXPECT_EQ(cpu_.exit().mmio.gpa, 0x500008u);
+  EXPECT_EQ(cpu_.exit().mmio.len, 8u);
+  EXPECT_EQ(cpu_.exit().mmio.data[0], 9);
+  EXPECT_FALSE(mmu_next_mmio_write(cpu_));
+}
+
+TEST_F(TlbTest, MmioWriteWithMoreQueuedPiecesThanTheQueueHoldsIsInternalError) {
+  map4(kCr3, 0x5000, 0x500000, kP | kRw);
+  uint8_t buf[48] = {};
+  EXPECT_FALSE(write_linear(cpu_, 0x5000, buf, 48, Acc::kWrite));
   EXPECT_EQ(cpu_.exit().reason, Stop::kInternal);
   EXPECT_TRUE(sig().exit_now);
+  EXPECT_FALSE(mmu_next_mmio_write(cpu_));  // nothing left over for the next run
 }
 
 TEST_F(TlbTest, PageCrossingReadCombinesBothPages) {
