@@ -164,12 +164,32 @@ int Vcpu::set_mp_state(const kvm_mp_state& mp) {
   return 0;
 }
 
-void Vcpu::get_events(kvm_vcpu_events* e) const { kvm::get_events(cpu_->state(), e); }
+// x86.c: kvm_vcpu_ioctl_x86_get/set_vcpu_events. The KVM_INTERRUPT vector
+// (interrupt.injected, not soft) and the KVM_NMI count (nmi.pending) live in
+// the engine's queue; the rest goes through kvm/events.cpp.
+void Vcpu::get_events(kvm_vcpu_events* e) const {
+  kvm::get_events(cpu_->state(), e);
+  uint8_t vector = 0;
+  if (cpu_->interrupt_queued(&vector)) {
+    e->interrupt.injected = 1;
+    e->interrupt.nr = vector;
+  }
+  e->nmi.pending = cpu_->nmi_pending() != 0 ? 1 : 0;
+}
 
 int Vcpu::set_events(const kvm_vcpu_events& e) {
-  int r = kvm::set_events(cpu_->state(), e);
-  if (r == 0) apply_state_change();
-  return r;
+  kvm_vcpu_events rest = e;
+  const bool irq = e.interrupt.injected && !e.interrupt.soft;
+  const bool nmi_valid = (e.flags & KVM_VCPUEVENT_VALID_NMI_PENDING) != 0;
+  if (irq) rest.interrupt.injected = 0;
+  if (nmi_valid) rest.nmi.pending = 0;
+  int r = kvm::set_events(cpu_->state(), rest);
+  if (r != 0) return r;
+  if (irq) cpu_->queue_external_interrupt(e.interrupt.nr);
+  else cpu_->clear_queued_interrupt();
+  if (nmi_valid) cpu_->set_nmi_pending(e.nmi.pending);
+  apply_state_change();
+  return 0;
 }
 
 // x86.c: kvm_vcpu_ioctl_interrupt (KVM_NR_INTERRUPTS = 256). There is no

@@ -20,9 +20,9 @@ int host_ioctl(int fd, unsigned long request, unsigned long arg) {
 }
 int host_close(int fd) { return ::close(fd); }
 
-// libsoftkvm.so is loaded at run time (dlopen, RTLD_NOW) rather than linked:
-// while the library is incomplete (being written alongside these tests) the
-// `soft` backend reports why it cannot load, and the `host` half still runs.
+// libsoftkvm.so is loaded at run time (dlopen, RTLD_NOW) rather than linked,
+// so that a library that cannot load is reported as such (every `soft` case
+// then fails with the loader's message) while the `host` half still runs.
 struct SoftLibrary {
   decltype(&skvm_open) open = nullptr;
   decltype(&skvm_ioctl) ioctl = nullptr;

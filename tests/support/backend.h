@@ -32,9 +32,15 @@ inline void PrintTo(const Backend* backend, std::ostream* os) { *os << backend->
 
 }  // namespace skvm::test
 
-// Skips the current test, printing why, when `backend` is unusable.
+// When `backend` is unusable: the host backend skips the current test,
+// printing why (a machine without a usable /dev/kvm); softkvm itself being
+// unusable is a failure, never a skip.
 #define SKVM_SKIP_IF_UNUSABLE(backend)                                        \
   do {                                                                        \
     const std::string& skvm_reason_ = ::skvm::test::backend_unusable_reason(backend); \
-    if (!skvm_reason_.empty()) GTEST_SKIP() << (backend).name << ": " << skvm_reason_; \
+    if (!skvm_reason_.empty()) {                                              \
+      if (&(backend) == &::skvm::test::kSoft)                                 \
+        GTEST_FAIL() << "softkvm unusable: " << skvm_reason_;                 \
+      GTEST_SKIP() << (backend).name << ": " << skvm_reason_;                 \
+    }                                                                         \
   } while (0)
