@@ -128,13 +128,12 @@ class Cpu {
 
   // ---- Events from a client without an in-kernel irqchip ----
   // api.rst: KVM_INTERRUPT. x86.c: kvm_vcpu_ioctl_interrupt queues the vector
-  // as an injected interrupt (kvm_queue_interrupt); run() delivers it
-  // through the IVT/IDT (EventKind::kExternal) at the first instruction
-  // boundary where RFLAGS.IF = 1 and no STI / MOV SS shadow is in force,
-  // the very entry included; delivery ends a HLT. A second call replaces the
-  // vector, as kvm_queue_interrupt does.
-  // DEVIATION: KVM injects it at the next entry whatever IF says (VMX then
-  // fails the entry, SVM delivers it); the engine waits until it is allowed.
+  // as an injected interrupt (kvm_queue_interrupt); the next run() delivers
+  // it through the IVT/IDT (EventKind::kExternal) at entry, before any
+  // instruction, whatever RFLAGS.IF and the interrupt shadow say: the client
+  // is expected to check ready_for_interrupt_injection first (checked on
+  // the host /dev/kvm: a vector queued with IF = 0 is delivered). Delivery
+  // ends a HLT. A second call replaces the vector, as kvm_queue_interrupt.
   void queue_external_interrupt(uint8_t vector) {
     irq_vector_ = vector;
     irq_queued_ = true;

@@ -1,6 +1,7 @@
 // SDM Vol. 2A/2B: BT, BTS, BTR, BTC (register and immediate bit offsets,
-// bit strings in memory), BSF, BSR, BSWAP; and the exchange family's
-// CMPXCHG and XADD (SDM Vol. 1 7.3.1.2).
+// bit strings in memory), BSF, BSR, BSWAP, POPCNT, TZCNT, LZCNT; and the
+// exchange family's CMPXCHG, CMPXCHG8B/16B and XADD (SDM Vol. 1 7.3.1.2);
+// BOUND.
 #pragma once
 
 #include "cpu/exec/alu.h"
@@ -74,6 +75,48 @@ bool bsf_bsr(Exec& x, const Insn& i) {
   return true;
 }
 
+// A guest CPUID feature bit, read from Bus::cpuid when the instruction
+// executes (reg: 0..3 = EAX..EDX). Not cached: KVM_SET_CPUID may change
+// the table between runs, and these forms are rare.
+inline bool guest_has(Exec& x, uint32_t leaf, unsigned reg, unsigned bit) {
+  uint32_t out[4] = {};
+  x.cpu.bus().cpuid(leaf, 0, out);
+  return (out[reg] >> bit) & 1;
+}
+
+// POPCNT (SDM Vol. 2B; F3 0F B8): #UD unless CPUID.01H:ECX.POPCNT[23].
+// ZF = (source == 0); OF/SF/AF/CF/PF cleared.
+template <unsigned W>
+bool popcnt(Exec& x, const Insn& i) {
+  if (!guest_has(x, 1, 2, 23)) return raise(x.cpu, kUD);
+  uint64_t v;
+  if (!rm_read<W>(x, i, &v)) return false;
+  uint64_t f = x.flags() & ~kFlagsArith;
+  reg_set<W>(x.s, i.reg, static_cast<uint64_t>(__builtin_popcountll(v)));
+  x.s.rflags = f | (v == 0 ? kFlagZF : 0);
+  return true;
+}
+
+// TZCNT (F3 0F BC, CPUID.(EAX=07H,ECX=0):EBX.BMI1[3]) and LZCNT (F3 0F BD,
+// CPUID.80000001H:ECX.ABM[5]) (SDM Vol. 2A/2B). Without the feature the
+// F3 prefix is ignored and the instruction is BSF/BSR, as on older CPUs.
+// CF = (source == 0), ZF = (result == 0); a zero source gives the operand
+// width. OF/SF/AF/PF ("undefined") are cleared as on the host CPU.
+template <unsigned W, bool Lz>
+bool tzcnt_lzcnt(Exec& x, const Insn& i) {
+  if (!(Lz ? guest_has(x, 0x80000001u, 2, 5) : guest_has(x, 7, 1, 3))) return bsf_bsr<W, Lz>(x, i);
+  uint64_t v;
+  if (!rm_read<W>(x, i, &v)) return false;
+  uint64_t f = x.flags() & ~kFlagsArith;
+  uint64_t r = 8 * W;
+  if (v != 0) {
+    r = Lz ? static_cast<uint64_t>(__builtin_clzll(v)) - (64 - 8 * W) : static_cast<uint64_t>(__builtin_ctzll(v));
+  }
+  reg_set<W>(x.s, i.reg, r);
+  x.s.rflags = f | (v == 0 ? kFlagCF : 0) | (r == 0 ? kFlagZF : 0);
+  return true;
+}
+
 // BSWAP r32/r64 (0F C8+r). With a 16-bit operand the result is undefined;
 // Intel CPUs clear the low 16 bits.
 template <unsigned W>
@@ -138,6 +181,59 @@ bool xadd(Exec& x, const Insn& i) {
     reg_set<W>(x.s, i.reg, d);
     reg_set<W>(x.s, i.rm, sum);
   }
+  return true;
+}
+
+// CMPXCHG8B m64 / CMPXCHG16B m128 (SDM Vol. 2A; 0F C7 /1, REX.W selects
+// 16B). EDX:EAX (RDX:RAX) is compared with the memory operand: equal,
+// ZF=1 and ECX:EBX (RCX:RBX) is stored; otherwise ZF=0, the old value is
+// written back (as the hardware's locked cycle does) and loaded into
+// EDX:EAX (RDX:RAX). Other flags are unchanged. CMPXCHG16B needs
+// CPUID.01H:ECX.CX16[13] (#UD otherwise) and a 16-byte aligned operand
+// (#GP(0)); being aligned, its two halves are on one page.
+template <unsigned W>
+bool cmpxchg8b(Exec& x, const Insn& i) {
+  if (!(i.pfx & kInsnMem)) return raise(x.cpu, kUD);
+  constexpr bool k16 = W == 8;
+  constexpr unsigned half = k16 ? 8 : 4;
+  if (k16 && !guest_has(x, 1, 2, 13)) return raise(x.cpu, kUD);
+  const uint64_t off = effective_address(x, i);
+  const uint64_t am = mask_for(i.asize);
+  if (k16 && (off & 15) != 0) return raise(x.cpu, kGP, 0);
+  uint64_t lo, hi;
+  if (!seg_read<half>(x, seg_of(i), off, &lo) || !seg_read<half>(x, seg_of(i), (off + half) & am, &hi)) return false;
+  const bool equal = lo == reg_get<half>(x.s, kRax) && hi == reg_get<half>(x.s, kRdx);
+  const uint64_t new_lo = equal ? reg_get<half>(x.s, kRbx) : lo;
+  const uint64_t new_hi = equal ? reg_get<half>(x.s, kRcx) : hi;
+  if constexpr (k16) {
+    if (!seg_write<8>(x, seg_of(i), off, new_lo) || !seg_write<8>(x, seg_of(i), (off + 8) & am, new_hi)) return false;
+  } else {
+    if (!seg_write<8>(x, seg_of(i), off, new_lo | (new_hi << 32))) return false;
+  }
+  uint64_t f = x.flags();
+  if (equal) {
+    x.s.rflags = f | kFlagZF;
+  } else {
+    x.s.rflags = f & ~kFlagZF;
+    reg_set<half>(x.s, kRax, lo);
+    reg_set<half>(x.s, kRdx, hi);
+  }
+  return true;
+}
+
+// BOUND r, m16&16 / m32&32 (SDM Vol. 2A; 62, invalid in 64-bit mode): #BR
+// when the signed index is below the lower or above the upper bound.
+template <unsigned W>
+bool bound(Exec& x, const Insn& i) {
+  if (!(i.pfx & kInsnMem)) return raise(x.cpu, kUD);
+  constexpr unsigned w = W == 2 ? 2 : 4;
+  const uint64_t off = effective_address(x, i);
+  uint64_t lower, upper;
+  if (!seg_read<w>(x, seg_of(i), off, &lower) || !seg_read<w>(x, seg_of(i), (off + w) & mask_for(i.asize), &upper))
+    return false;
+  auto sx = [](uint64_t v) { return static_cast<int64_t>(v << (64 - 8 * w)) >> (64 - 8 * w); };
+  const int64_t index = sx(reg_get<w>(x.s, i.reg));
+  if (index < sx(lower) || index > sx(upper)) return raise(x.cpu, kBR);
   return true;
 }
 

@@ -4,6 +4,7 @@
 
 #include "cpu/exec/exec.h"
 #include "cpu/exec/stack.h"
+#include "cpu/state/far_return.h"
 
 namespace skvm::cpu::exec {
 
@@ -95,18 +96,28 @@ bool far_m(Exec& x, const Insn& i) {
   if (!seg_read<2>(x, seg_of(i), (ea + W) & mask_for(i.asize), &sel)) return false;
   return far_transfer<W>(x, Call, static_cast<uint16_t>(sel), off);
 }
-// RETF / RETF imm16 to the same privilege level. A return to an outer
-// level is not implemented in this slice: emulation failure, as KVM reports
-// an instruction it cannot emulate.
+// RETF / RETF imm16 (SDM Vol. 2B RET). Same privilege level: CS:rIP only.
+// Outer privilege level (RPL of the popped CS > CPL): SS:rSP are popped
+// above the imm16 bytes and state/far_return.h checks and loads both; imm16
+// is then released on the new stack too.
 template <unsigned W>
 bool ret_far(Exec& x, const Insn& i) {
   uint64_t off, sel;
   if (!stack_peek<W>(x, 0, &off) || !stack_peek<W>(x, W, &sel)) return false;
+  const unsigned imm = static_cast<unsigned>(i.imm & 0xffff);
   bool protected_mode = (x.s.cr0 & kCr0PE) && !(x.s.rflags & kFlagVM);
-  if (protected_mode && (sel & 3) != cpl(x.s)) return x.request_stop(Stop::kInternal, false);
   x.flags();
+  if (protected_mode && far_return_is_outer(x.s, static_cast<uint16_t>(sel))) {
+    uint64_t sp, ss;
+    if (!stack_peek<W>(x, 2 * W + imm, &sp) || !stack_peek<W>(x, 3 * W + imm, &ss)) return false;
+    FarReturn r{static_cast<uint16_t>(sel), off & kMask<W>, true, static_cast<uint16_t>(ss), sp & kMask<W>};
+    if (!far_return(x.cpu, r)) return false;
+    stack_adjust(x, imm);
+    x.sys_changed = true;
+    return true;
+  }
   if (!load_code_segment(x.cpu, static_cast<uint16_t>(sel), off)) return false;
-  stack_adjust(x, 2 * W + (i.imm & 0xffff));
+  stack_adjust(x, 2 * W + imm);
   x.sys_changed = true;
   return true;
 }
@@ -132,9 +143,13 @@ bool int_n(Exec& x, const Insn& i) {
   return true;
 }
 
-// IRET: real mode, and same-privilege returns in protected/long mode.
-// Returns to an outer privilege level, to V86 mode and task returns (NT)
-// are not implemented in this slice: emulation failure.
+// IRET/IRETD/IRETQ (SDM Vol. 2A IRET): real mode; protected and IA-32e
+// mode returns to the same or an outer privilege level through
+// state/far_return.h (SS:rSP popped on an outer return and always by
+// IRETQ in 64-bit mode). RFLAGS bits are filtered with the CPL before the
+// return. Task returns (NT) and returns to virtual-8086 mode are not
+// implemented: emulation failure, as KVM reports what it cannot emulate.
+// IRET ends NMI blocking in every mode (SDM Vol. 3A 6.7.1).
 template <unsigned W>
 bool iret(Exec& x, const Insn& i) {
   (void)i;
@@ -153,20 +168,22 @@ bool iret(Exec& x, const Insn& i) {
     x.sys_changed = true;
     return true;
   }
-  if ((x.s.rflags & (kFlagVM | kFlagNT)) || (cs & 3) != cpl(x.s)) return x.request_stop(Stop::kInternal, false);
+  if (x.s.rflags & (kFlagVM | kFlagNT)) return x.request_stop(Stop::kInternal, false);
+  const bool long64 = is_long64(x.s);
+  const bool lma = (x.s.efer & kEferLMA) != 0;
+  if (!lma && (fl & kFlagVM) && cpl(x.s) == 0) return x.request_stop(Stop::kInternal, false);
+  const bool outer = far_return_is_outer(x.s, static_cast<uint16_t>(cs));
   uint64_t new_sp = 0, new_ss = 0;
-  bool long64 = is_long64(x.s);
-  if (long64) {
+  if (long64 || outer) {
     if (!stack_peek<W>(x, 3 * W, &new_sp) || !stack_peek<W>(x, 4 * W, &new_ss)) return false;
   }
-  uint64_t m = popf_mask(x.s, W);
-  if (!load_code_segment(x.cpu, static_cast<uint16_t>(cs), ip & kMask<W>)) return false;
-  if (long64) {
-    if ((new_ss & 0xfffc) != 0 && !load_segment(x.cpu, kSs, static_cast<uint16_t>(new_ss))) return false;
-    x.s.gpr[kRsp] = new_sp;
-  } else {
-    stack_adjust(x, 3 * W);
-  }
+  uint64_t m = popf_mask(x.s, W);  // privilege checks with the CPL of the IRET
+  if (W != 2) m |= kFlagRF;
+  if (W != 2 && cpl(x.s) == 0) m |= kFlagVIF | kFlagVIP;
+  FarReturn r{static_cast<uint16_t>(cs), ip & kMask<W>, long64 || outer, static_cast<uint16_t>(new_ss),
+              new_sp & kMask<W>};
+  if (!far_return(x.cpu, r)) return false;
+  if (!r.has_stack) stack_adjust(x, 3 * W);
   x.s.rflags = ((f & ~m) | (fl & m) | kFlagFixed1);
   x.s.nmi_masked = false;
   x.sys_changed = true;

@@ -3,6 +3,7 @@
 // one for the instruction's operand size.
 #include "cpu/decode/decoder.h"
 #include "cpu/exec/alu.h"
+#include "cpu/exec/bcd.h"
 #include "cpu/exec/bits.h"
 #include "cpu/exec/branch.h"
 #include "cpu/exec/mov.h"
@@ -11,6 +12,7 @@
 #include "cpu/exec/stack.h"
 #include "cpu/exec/string_io.h"
 #include "cpu/exec/system.h"
+#include "cpu/exec/system_seg.h"
 #include "cpu/isa/isa.h"
 
 namespace skvm::cpu::exec {

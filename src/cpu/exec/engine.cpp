@@ -88,19 +88,21 @@ EngineImpl::Next EngineImpl::deliver_pending_exception(Stop* stop) {
 bool EngineImpl::event_ready() const {
   const bool shadow = s_.interrupt_shadow != 0;
   uint8_t vector;
-  if (cpu_.interrupt_queued(&vector) && (s_.rflags & kFlagIF) && !shadow) return true;
+  if (cpu_.interrupt_queued(&vector)) return true;
   if (cpu_.nmi_pending() != 0 && !s_.nmi_masked && !shadow) return true;
   return cpu_.interrupt_window_requested() && cpu_.interrupt_window_open();
 }
 
 // x86.c: inject_pending_event: an injected interrupt (KVM_INTERRUPT) first,
-// then a new NMI; vcpu_run: KVM_EXIT_IRQ_WINDOW_OPEN once
-// dm_request_for_irq_injection && kvm_vcpu_ready_for_interrupt_injection.
+// re-injected whatever IF says, then a new NMI when NMIs are not blocked;
+// vcpu_run: KVM_EXIT_IRQ_WINDOW_OPEN once dm_request_for_irq_injection &&
+// kvm_vcpu_ready_for_interrupt_injection (with VMX interrupt-window
+// exiting: at the first boundary where the window is open, entry included).
 EngineImpl::Next EngineImpl::boundary_events(Stop* stop, bool* delivered) {
   *delivered = false;
   bool shutdown = false;
   uint8_t vector = 0;
-  if (cpu_.interrupt_queued(&vector) && (s_.rflags & kFlagIF) && s_.interrupt_shadow == 0) {
+  if (cpu_.interrupt_queued(&vector)) {
     cpu_.clear_queued_interrupt();
     x_.flags();
     *delivered = true;
@@ -110,6 +112,7 @@ EngineImpl::Next EngineImpl::boundary_events(Stop* stop, bool* delivered) {
       if (!shutdown && !cpu_.signals().exit_now) *stop = Stop::kInternal;
       return Next::kStop;
     }
+    s_.interrupt_shadow = 0;  // the handler's first instruction is not shadowed
   }
   if (cpu_.nmi_pending() != 0 && !s_.nmi_masked && s_.interrupt_shadow == 0) {
     cpu_.set_nmi_pending(cpu_.nmi_pending() - 1);

@@ -1,4 +1,4 @@
-// SDM Vol. 2B: ROL/ROR/RCL/RCR/SHL/SAL/SHR/SAR (group 2). Flags are exact,
+// SDM Vol. 2B: ROL/ROR/RCL/RCR/SHL/SAL/SHR/SAR (group 2), SHLD/SHRD. Flags are exact,
 // including what Intel CPUs produce for the "undefined" ones (checked
 // against the host CPU in tests/unit/cpu/exec_native_test.cpp).
 #pragma once
@@ -122,6 +122,77 @@ bool shift_e(Exec& x, const Insn& i) {
   uint64_t flags_in = x.flags();
   if (!shift_compute<W, Op>(a, count, flags_in, &r, &f, C == Count::kImm)) {
     // A count of 0 still writes a 32-bit register (zero-extension).
+    if constexpr (W == 4) {
+      if (!mem) reg_set<4>(x.s, i.rm, a);
+    }
+    return true;
+  }
+  if (mem) {
+    if (!seg_write<W>(x, seg_of(i), off, r)) return false;
+  } else {
+    reg_set<W>(x.s, i.rm, r);
+  }
+  x.s.rflags = f;
+  return true;
+}
+
+// SHLD/SHRD (SDM Vol. 2B): the count is masked to 5 bits (6 with REX.W); a
+// masked count of 0 leaves the destination and the flags. For a 16-bit
+// operand and a count of 16..31 (result "undefined") Intel CPUs shift the
+// 48-bit value dest:src:dest; OF is the count-1 formula on the original
+// operands for every count and AF is cleared (both "undefined"; checked
+// natively in tests/unit/cpu/exec_isa3_native_test.cpp).
+template <unsigned W, bool Right>
+inline bool double_shift_compute(uint64_t d, uint64_t src, unsigned count_raw, uint64_t flags_in, uint64_t* out,
+                                 uint64_t* flags) {
+  constexpr unsigned bits = 8 * W;
+  constexpr uint64_t m = kMask<W>;
+  unsigned c = count_raw & (W == 8 ? 0x3f : 0x1f);
+  if (c == 0) return false;
+  d &= m;
+  src &= m;
+  uint64_t r;
+  bool cf;
+  if constexpr (W == 2) {
+    uint64_t v = (d << 32) | (src << 16) | d;  // 48 bits
+    if constexpr (Right) {
+      r = (v >> c) & m;
+      cf = (v >> (c - 1)) & 1;
+    } else {
+      r = (v >> (32 - c)) & m;
+      cf = (v >> (48 - c)) & 1;
+    }
+  } else {
+    if constexpr (Right) {
+      r = ((d >> c) | (src << (bits - c))) & m;
+      cf = (d >> (c - 1)) & 1;
+    } else {
+      r = ((d << c) | (src >> (bits - c))) & m;
+      cf = (d >> (bits - c)) & 1;
+    }
+  }
+  // Count-1 formula: SHLD compares the top two bits of the destination,
+  // SHRD its top bit with the source bit shifted in.
+  bool of = Right ? (((d >> (bits - 1)) ^ src) & 1) : (((d >> (bits - 1)) ^ (d >> (bits - 2))) & 1);
+  *out = r;
+  *flags = (flags_in & ~kFlagsArith) | Exec::szp(r, W) | (cf ? kFlagCF : 0) | (of ? kFlagOF : 0);
+  return true;
+}
+
+template <unsigned W, bool Right, Count C>
+bool double_shift(Exec& x, const Insn& i) {
+  unsigned count = C == Count::kCl ? static_cast<unsigned>(x.s.gpr[kRcx] & 0xff) : static_cast<unsigned>(i.imm);
+  bool mem = i.pfx & kInsnMem;
+  uint64_t a, off = 0;
+  if (mem) {
+    off = effective_address(x, i);
+    if (!seg_read<W>(x, seg_of(i), off, &a)) return false;
+  } else {
+    a = reg_get<W>(x.s, i.rm);
+  }
+  uint64_t r, f;
+  uint64_t flags_in = x.flags();
+  if (!double_shift_compute<W, Right>(a, reg_get<W>(x.s, i.reg), count, flags_in, &r, &f)) {
     if constexpr (W == 4) {
       if (!mem) reg_set<4>(x.s, i.rm, a);
     }

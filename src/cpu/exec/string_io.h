@@ -7,6 +7,7 @@
 #include <algorithm>
 
 #include "cpu/exec/exec.h"
+#include "cpu/state/io_permission.h"
 
 namespace skvm::cpu::exec {
 
@@ -116,13 +117,14 @@ bool scas(Exec& x, const Insn& i) {
 
 // ---- Port I/O ----
 
-// Protected mode: CPL > IOPL (or V86 mode) needs the TSS I/O permission
-// bitmap, which this slice does not read: #GP(0) (DEVIATION: a permitted
-// port in the bitmap also faults).
-inline bool io_allowed(const CpuState& s) {
+// SDM Vol. 1 19.5: in protected mode, CPL > IOPL (or V86 mode) hands the
+// decision to the TSS I/O permission bitmap (state/io_permission.h, which
+// raises #GP(0) for a denied port).
+inline bool io_allowed(Exec& x, uint16_t port, unsigned size) {
+  const CpuState& s = x.s;
   if (!(s.cr0 & kCr0PE)) return true;
-  if (s.rflags & kFlagVM) return false;
-  return cpl(s) <= ((s.rflags & kFlagIOPL) >> 12);
+  if (!(s.rflags & kFlagVM) && cpl(s) <= ((s.rflags & kFlagIOPL) >> 12)) return true;
+  return io_permitted(x.cpu, port, size);
 }
 inline bool io_exit(Exec& x, bool in, uint16_t port, unsigned size, uint32_t count) {
   IoExit& io = x.cpu.exit().io;
@@ -141,10 +143,10 @@ enum class IoKind : uint8_t { kInImm, kInDx, kOutImm, kOutDx };
 // the client re-enters; IN reads its data from the PIO page then.
 template <unsigned W, IoKind K>
 bool io(Exec& x, const Insn& i) {
-  if (!io_allowed(x.s)) return raise(x.cpu, kGP, 0);
   constexpr bool in = K == IoKind::kInImm || K == IoKind::kInDx;
   uint16_t port = (K == IoKind::kInImm || K == IoKind::kOutImm) ? static_cast<uint16_t>(i.imm & 0xff)
                                                                 : static_cast<uint16_t>(x.s.gpr[kRdx]);
+  if (!io_allowed(x, port, W)) return false;
   // SAFETY (all PIO page accesses below): Bus::pio_page() is 4096 bytes and
   // at most 1024 bytes (INS read-ahead) or one element are touched.
   uint8_t* page = x.cpu.bus().pio_page();
@@ -175,7 +177,7 @@ bool io(Exec& x, const Insn& i) {
 // ES:rDI when the client re-enters.
 template <unsigned W>
 bool ins(Exec& x, const Insn& i) {
-  if (!io_allowed(x.s)) return raise(x.cpu, kGP, 0);
+  if (!io_allowed(x, static_cast<uint16_t>(x.s.gpr[kRdx]), W)) return false;
   StringCtx c = string_ctx<W>(x, i);
   if (c.count == 0) return true;
   uint16_t port = static_cast<uint16_t>(x.s.gpr[kRdx]);
@@ -215,7 +217,7 @@ bool ins(Exec& x, const Insn& i) {
 // OUTS: one element per exit (emulate.c em_out passes count 1).
 template <unsigned W>
 bool outs(Exec& x, const Insn& i) {
-  if (!io_allowed(x.s)) return raise(x.cpu, kGP, 0);
+  if (!io_allowed(x, static_cast<uint16_t>(x.s.gpr[kRdx]), W)) return false;
   StringCtx c = string_ctx<W>(x, i);
   if (c.count == 0) return true;
   uint16_t port = static_cast<uint16_t>(x.s.gpr[kRdx]);
