@@ -84,15 +84,27 @@ void Vcpu::set_regs(const kvm_regs& r) {
   apply_state_change();
 }
 
-// DEVIATION: interrupt_bitmap (an interrupt queued by KVM_SET_SREGS without
-// an irqchip) is neither injected nor reported: softkvm has no
-// interrupt-injection path in this slice; GET_SREGS reports it empty.
-void Vcpu::get_sregs(kvm_sregs* r) const { kvm::get_sregs(cpu_->state(), r); }
+// x86.c: __get_sregs reports an injected, non-soft interrupt (the
+// KVM_INTERRUPT vector still queued) as its bit in interrupt_bitmap.
+void Vcpu::get_sregs(kvm_sregs* r) const {
+  kvm::get_sregs(cpu_->state(), r);
+  uint8_t vector = 0;
+  if (cpu_->interrupt_queued(&vector)) r->interrupt_bitmap[vector / 64] |= 1ull << (vector % 64);
+}
 
+// x86.c: __set_sregs queues the lowest vector set in interrupt_bitmap as an
+// injected interrupt (kvm_queue_interrupt); an empty bitmap leaves the queue.
 int Vcpu::set_sregs(const kvm_sregs& r) {
   int e = check_sregs(r, cpuid_.max_phys_addr_bits());
   if (e < 0) return e;
   kvm::set_sregs(cpu_->state(), r);
+  for (unsigned word = 0; word < KVM_NR_INTERRUPTS / 64; ++word) {
+    if (r.interrupt_bitmap[word] != 0) {
+      cpu_->queue_external_interrupt(
+          static_cast<uint8_t>(word * 64 + __builtin_ctzll(r.interrupt_bitmap[word])));
+      break;
+    }
+  }
   apply_state_change();
   return 0;
 }

@@ -165,6 +165,33 @@ TEST_F(RunInterruptTest, KvmInterruptWithIfClearIsDeliveredAtTheNextRun) {
   EXPECT_EQ(r.rdx & 0xffff, 1u);
 }
 
+// x86.c: __set_sregs queues the lowest vector of interrupt_bitmap;
+// __get_sregs reports the queued vector there.
+TEST_F(RunInterruptTest, SregsInterruptBitmapQueuesTheLowestVectorAndReportsIt) {
+  kvm_regs r = regs();
+  r.rip = kCode;
+  ASSERT_EQ(io(vcpu_, KVM_SET_REGS, &r), 0);
+  load(kCode, {0x41, 0xf4});     // inc cx ; hlt
+  load(kHandler, {0x42, 0xf4});  // inc dx ; hlt
+  vector_to(0x41, kHandler);
+  kvm_sregs s{};
+  ASSERT_EQ(io(vcpu_, KVM_GET_SREGS, &s), 0);
+  for (uint64_t word : s.interrupt_bitmap) EXPECT_EQ(word, 0u);
+  s.interrupt_bitmap[1] = (1ull << (0x41 - 64)) | (1ull << (0x50 - 64));
+  ASSERT_EQ(io(vcpu_, KVM_SET_SREGS, &s), 0);
+  kvm_sregs back{};
+  ASSERT_EQ(io(vcpu_, KVM_GET_SREGS, &back), 0);
+  EXPECT_EQ(back.interrupt_bitmap[0], 0u);
+  EXPECT_EQ(back.interrupt_bitmap[1], 1ull << (0x41 - 64));
+  ASSERT_EQ(run(), 0);
+  ASSERT_EQ(run_->exit_reason, static_cast<uint32_t>(KVM_EXIT_HLT));
+  r = regs();
+  EXPECT_EQ(r.rip, kHandler + 2);
+  EXPECT_EQ(r.rdx & 0xffff, 1u);
+  ASSERT_EQ(io(vcpu_, KVM_GET_SREGS, &back), 0);
+  EXPECT_EQ(back.interrupt_bitmap[1], 0u);
+}
+
 TEST_F(RunInterruptTest, KvmNmiIsDeliveredThroughVector2EvenWithIfClear) {
   kvm_regs r = regs();
   r.rip = kCode;
