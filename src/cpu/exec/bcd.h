@@ -1,10 +1,10 @@
-// SDM Vol. 2A: DAA, DAS, AAM, AAD (decimal adjust; invalid in 64-bit mode).
-// The "undefined" flags are what the host Intel CPU produces, checked by
-// running the same instruction natively in compatibility mode
-// (tests/unit/cpu/exec_isa3_native_test.cpp): DAA/DAS clear OF; AAM clears
-// OF/AF/CF; AAD sets all six flags as the 8-bit ADD of AL and AH * imm8.
-// AAA and AAS are not rows yet (their SF/OF depend on AH in a way not
-// modelled): they stop with an emulation failure.
+// SDM Vol. 2A: DAA, DAS, AAA, AAS, AAM, AAD (decimal adjust; invalid in
+// 64-bit mode). The "undefined" flags are what the host Intel CPU
+// produces, checked by running the same instruction natively in
+// compatibility mode (tests/unit/cpu/exec_isa3_native_test.cpp): DAA/DAS
+// clear OF; AAA/AAS clear SF/OF and set ZF/PF from the final AL; AAM
+// clears OF/AF/CF; AAD sets all six flags as the 8-bit ADD of AL and
+// AH * imm8.
 #pragma once
 
 #include "cpu/exec/exec.h"
@@ -32,6 +32,27 @@ bool decimal_adjust(Exec& x, const Insn&) {
   }
   reg_set<1>(x.s, kRax, al);
   x.set_arith_flags(Exec::szp(al, 1) | (cf ? kFlagCF : 0) | (af ? kFlagAF : 0));
+  return true;
+}
+
+// AAA (Sub = false) / AAS (Sub = true): AX += 0x106 / AX -= 6, AH -= 1
+// when the low digit overflowed (AF or > 9); AL keeps its low digit.
+template <unsigned W, bool Sub>
+bool ascii_adjust(Exec& x, const Insn&) {
+  const uint64_t f_in = x.flags();
+  uint64_t ax = x.s.gpr[kRax] & 0xffff;
+  const bool adjust = (ax & 0xf) > 9 || (f_in & kFlagAF);
+  if (adjust) {
+    if constexpr (Sub) {
+      ax = (ax - 6) & 0xffff;
+      ax = (ax & 0xff) | ((((ax >> 8) - 1) & 0xff) << 8);
+    } else {
+      ax = (ax + 0x106) & 0xffff;
+    }
+  }
+  ax &= 0xff0f;
+  reg_set<2>(x.s, kRax, ax);
+  x.set_arith_flags((Exec::szp(ax & 0xf, 1) & ~kFlagSF) | (adjust ? kFlagCF | kFlagAF : 0));
   return true;
 }
 

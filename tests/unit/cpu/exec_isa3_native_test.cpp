@@ -1,7 +1,8 @@
 // The host CPU as the oracle for the forms added by the isa3 slice (STYLE
 // rule 4): SHLD/SHRD (imm8 and CL, every width, counts 0..255 including the
-// "undefined" 16-bit counts 16..31), POPCNT/TZCNT/LZCNT, and DAA/DAS/AAM/AAD
-// (natively in compatibility mode). The system forms are tested in
+// "undefined" 16-bit counts 16..31), POPCNT/TZCNT/LZCNT, and
+// DAA/DAS/AAA/AAS/AAM/AAD (natively in compatibility mode). The system
+// forms are tested in
 // exec_isa3_system_test.cpp on the FakeBus.
 // Same method as exec_native_test.cpp: run natively from mmap'd code and on
 // the engine in 64-bit mode from the same registers and flags; results and
@@ -258,8 +259,8 @@ TEST_F(Isa3NativeOracle, PopcntWithoutItsCpuidBitIsUndefined) {
   EXPECT_EQ(g_.s().rip, Guest::kCode) << "RIP on the faulting POPCNT";
 }
 
-// DAA/DAS/AAM/AAD against the host CPU in compatibility mode (they are #UD
-// in 64-bit mode), engine in 32-bit protected mode.
+// DAA/DAS/AAA/AAS/AAM/AAD against the host CPU in compatibility mode (they
+// are #UD in 64-bit mode), engine in 32-bit protected mode.
 class BcdOracle : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -302,6 +303,15 @@ TEST_F(BcdOracle, DaaDasMatchHostCpuForEveryAlAndCarryPair) {
   EXPECT_EQ(cases_, 2 * 256 * 5);
 }
 
+TEST_F(BcdOracle, AaaAasMatchHostCpu) {
+  for (uint32_t ax = 0; ax < 0x10000; ax += 0x0101)
+    for (uint32_t f : {0x2u, 0x3u, 0x12u, 0x13u, 0x8d7u, 0x882u, 0x892u}) {
+      check("aaa", {0x37}, R32{0x12340000 | ax, 0, 0, 0, f});
+      check("aas", {0x3f}, R32{0x12340000 | ax, 0, 0, 0, f});
+    }
+  EXPECT_GT(cases_, 3000);
+}
+
 TEST_F(BcdOracle, AamAadMatchHostCpu) {
   for (uint32_t ax = 0; ax < 0x10000; ax += 0x0107)
     for (uint8_t imm : {10, 16, 7, 1, 0xff})
@@ -323,7 +333,7 @@ TEST_F(BcdOracle, AamWithZeroImmediateRaisesDivideError) {
 }
 
 TEST_F(BcdOracle, DecimalAdjustIsUndefinedIn64BitMode) {
-  for (uint8_t op : {0x27, 0x2f, 0xd4, 0xd5}) {
+  for (uint8_t op : {0x27, 0x2f, 0x37, 0x3f, 0xd4, 0xd5}) {
     g_.enter(GuestMode::kLong64);
     g_.load({op, 0x0a, 0xf4});
     EXPECT_EQ(g_.run(), Stop::kShutdown) << "opcode " << int{op} << ": #UD, no IDT";

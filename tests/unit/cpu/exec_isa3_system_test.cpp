@@ -1,7 +1,9 @@
 // System forms of the isa3 slice run as small guest programs on the FakeBus:
 // privilege round trips (SYSCALL/SYSRET, interrupt gate + IRETQ, RETF to
 // an outer level), LTR/STR/LLDT/SLDT, LAR/LSL/VERR/VERW, SMSW/LMSW, ARPL,
-// SWAPGS/RDTSCP, and SHLD/SHRD programs run single-step and in blocks.
+// SWAPGS/RDTSCP, IN through the TSS I/O bitmap, CMPXCHG8B/16B, BOUND, and
+// SHLD/SHRD, bit-counting and decimal-adjust programs run single-step and
+// in blocks.
 #include <gtest/gtest.h>
 
 #include <cstdint>
@@ -430,6 +432,67 @@ TEST_F(SystemForms, InAtCpl3IsAllowedOrFaultsByTheTssIoBitmap) {
       EXPECT_EQ(b.peek<uint32_t>(0x9000 - 24), 0u) << "#GP(0) error code";
       EXPECT_EQ(b.peek<uint32_t>(0x9000 - 20), Guest::kCode) << "faulting EIP";
     }
+  }
+}
+
+// Every execution strategy agrees (STYLE rule 5): bit counting and decimal
+// adjust programs, run in blocks and single-step, with literal results.
+TEST_F(SystemForms, BitCountingAndDecimalAdjustProgramsAgreeInBlocksAndSingleStep) {
+  for (int stepping = 0; stepping < 2; ++stepping) {
+    enter_long();
+    FakeBus& b = g_.bus();
+    b.set_cpuid(1, 0, 0, 0, 1u << 23, 0);
+    b.set_cpuid(7, 0, 0, 1u << 3, 0, 0);
+    b.set_cpuid(0x80000001u, 0, 0, 0, 1u << 5, (1u << 29) | (1u << 20));
+    g_.r(kRcx) = 0x00f0000000000100ull;
+    // popcnt rax, rcx; tzcnt rdx, rcx; lzcnt rbx, rcx; tzcnt esi, edi (edi = 0); hlt.
+    g_.load({0xf3, 0x48, 0x0f, 0xb8, 0xc1, 0xf3, 0x48, 0x0f, 0xbc, 0xd1, 0xf3, 0x48, 0x0f, 0xbd, 0xd9, 0xf3, 0x0f,
+             0xbc, 0xf7, 0xf4});
+    ASSERT_EQ(stepping ? g_.run_stepping() : g_.run(), Stop::kHlt);
+    EXPECT_EQ(g_.r(kRax), 5u);
+    EXPECT_EQ(g_.r(kRdx), 8u);
+    EXPECT_EQ(g_.r(kRbx), 8u);
+    EXPECT_EQ(g_.r(kRsi), 32u) << "zero source: the operand width";
+    EXPECT_EQ(g_.s().rflags & (kFlagCF | kFlagZF), kFlagCF) << "CF = (source == 0)";
+  }
+  for (int stepping = 0; stepping < 2; ++stepping) {
+    enter_prot32();
+    g_.r(kRax) = 0x0009;
+    // add al, 0x08 (0x11, AF); daa (0x17); mov ax, 0x0207; aad 10 (27); aam 16 (0x01 0x0b); hlt.
+    g_.load({0x04, 0x08, 0x27, 0x88, 0xc1, 0x66, 0xb8, 0x07, 0x02, 0xd5, 0x0a, 0x88, 0xc2, 0xd4, 0x10, 0xf4});
+    ASSERT_EQ(stepping ? g_.run_stepping() : g_.run(), Stop::kHlt);
+    EXPECT_EQ(g_.r(kRcx) & 0xff, 0x17u) << "DAA after 9 + 8";
+    EXPECT_EQ(g_.r(kRdx) & 0xff, 27u) << "AAD 10 of 02 07";
+    EXPECT_EQ(g_.r(kRax) & 0xffff, 0x010bu) << "AAM 16 of 27";
+  }
+}
+
+TEST_F(SystemForms, SysenterSysexitRoundTripIn32BitProtectedMode) {
+  for (bool stepping : {false, true}) {
+    enter_prot32();
+    CpuState& s = g_.s();
+    s.msr.sysenter_cs = 0x08;
+    s.msr.sysenter_eip = 0x1100;
+    s.msr.sysenter_esp = 0x9000;
+    set_segment(s, kCs, 0x1b, 3, true, false);
+    set_segment(s, kSs, 0x23, 3, false, false);
+    s.rflags = kFlagFixed1 | kFlagIF;
+    g_.cpu().state_changed();
+    g_.load({0x0f, 0x34});  // user: sysenter
+    // Kernel: test ebx, ebx; jnz +17; mov ebx, 0x55; mov edx, 0x1300;
+    //         mov ecx, 0x7000; sysexit; hlt.
+    g_.load({0x85, 0xdb, 0x75, 0x11, 0xbb, 0x55, 0, 0, 0, 0xba, 0x00, 0x13, 0, 0, 0xb9, 0x00, 0x70, 0, 0, 0x0f,
+             0x35, 0xf4},
+            0x1100);
+    g_.load({0x89, 0xe6, 0x0f, 0x34}, 0x1300);  // user: mov esi, esp; sysenter
+    Stop st = stepping ? g_.run_stepping() : g_.run();
+    ASSERT_EQ(st, Stop::kHlt) << "stepping=" << stepping;
+    EXPECT_EQ(g_.r(kRsi), 0x7000u) << "SYSEXIT loaded ESP from ECX at CPL3";
+    EXPECT_EQ(g_.r(kRsp), 0x9000u) << "SYSENTER loaded ESP from the MSR";
+    EXPECT_EQ(s.seg[kCs].selector, 0x08);
+    EXPECT_EQ(s.seg[kSs].selector, 0x10);
+    EXPECT_EQ(s.rflags & kFlagIF, 0u) << "SYSENTER clears IF";
+    EXPECT_EQ(s.rip, 0x1116u);
   }
 }
 
