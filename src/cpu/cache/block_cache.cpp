@@ -1,15 +1,32 @@
 #include "cpu/cache/block_cache.h"
 
+#include <sys/mman.h>
+
+#include <new>
+
 #include "cpu/bus.h"
 
 namespace skvm::cpu {
 
-BlockCache::BlockCache()
-    : blocks_(new Block[kMaxBlocks]),
-      insns_(new Insn[kMaxInsns]),
-      raw_(new uint8_t[kMaxRaw]),
-      buckets_(new Block*[kHashBuckets]()),
-      pages_(new PageSlot[kPageSlots]) {}
+BlockCache::BlockCache() {
+  // Lazily backed zero pages (mmap(2): MAP_ANONYMOUS contents are zero;
+  // MAP_NORESERVE: no swap reservation for the part never touched).
+  map_ = mmap(nullptr, kMapBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (map_ == MAP_FAILED) throw std::bad_alloc();
+  auto* base = static_cast<uint8_t*>(map_);
+  // SAFETY: the mapping is kMapBytes long and page aligned; the offsets are
+  // aligned for each type (static_assert in the header). All five element
+  // types are implicit-lifetime aggregates whose all-zero bytes are the
+  // empty state (null pointers, PageSlot tag 0); Blocks are constructed in
+  // commit(), Insns assigned whole by the decoder before they are read.
+  blocks_ = reinterpret_cast<Block*>(base + kBlocksOff);
+  insns_ = reinterpret_cast<Insn*>(base + kInsnsOff);
+  buckets_ = reinterpret_cast<Block**>(base + kBucketsOff);
+  pages_ = reinterpret_cast<PageSlot*>(base + kPagesOff);
+  raw_ = base + kRawOff;
+}
+
+BlockCache::~BlockCache() { munmap(map_, kMapBytes); }
 
 void BlockCache::flush() {
   for (unsigned i = 0; i < kHashBuckets; ++i) buckets_[i] = nullptr;
@@ -24,10 +41,10 @@ BlockCache::PageSlot* BlockCache::page_slot(uint64_t gpa_page, bool insert) {
   unsigned h = static_cast<unsigned>((gpa_page >> 12) * 0x9E3779B1u) & (kPageSlots - 1);
   for (unsigned probe = 0; probe < kPageSlots; ++probe, h = (h + 1) & (kPageSlots - 1)) {
     PageSlot& s = pages_[h];
-    if (s.gpa_page == gpa_page) return &s;
-    if (s.gpa_page == ~0ull) {
+    if (s.tag == (gpa_page | 1)) return &s;
+    if (s.tag == 0) {
       if (!insert) return nullptr;
-      s.gpa_page = gpa_page;
+      s.tag = gpa_page | 1;
       ++n_pages_;
       return &s;
     }
@@ -45,8 +62,7 @@ bool BlockCache::is_code_page(uint64_t gpa_page) const {
 
 Block* BlockCache::commit(uint64_t key, uint64_t gpa2, uint32_t n_insns, uint32_t raw_len, uint64_t epoch,
                           bool new_page[2]) {
-  Block* b = &blocks_[n_blocks_++];
-  *b = Block{};
+  Block* b = new (&blocks_[n_blocks_++]) Block{};
   b->key = key;
   b->gpa2 = gpa2;
   b->insns = &insns_[n_insns_];

@@ -1,7 +1,11 @@
 // The decoded-block cache: blocks of decoded instructions keyed by the
 // guest-physical address of their first byte and the code size they were
-// decoded for. Everything lives in arenas allocated once per Cpu; when one
+// decoded for. Everything lives in arenas reserved once per Cpu; when one
 // fills up the whole cache is flushed (no allocation on the hot path).
+// The arenas are anonymous MAP_NORESERVE mappings: constructing a cache
+// touches no memory (the kernel hands out zero pages as the cache fills),
+// so creating a vCPU costs a few system calls, not megabytes of stores.
+// Every arena's all-zero state is its empty state.
 //
 // Self-modifying code: every page a block was decoded from is a "code page"
 // (tlb_protect_code drops its writable TLB entries, so guest writes reach
@@ -11,8 +15,8 @@
 // before it runs again.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
-#include <memory>
 
 #include "cpu/decode/insn.h"
 
@@ -46,6 +50,9 @@ class BlockCache {
   static constexpr unsigned kMaxBlockInsns = 64;
 
   BlockCache();
+  ~BlockCache();
+  BlockCache(const BlockCache&) = delete;
+  BlockCache& operator=(const BlockCache&) = delete;
 
   static uint64_t make_key(uint64_t gpa, unsigned code_size) {
     return gpa | (static_cast<uint64_t>(code_size) << 60);
@@ -82,8 +89,8 @@ class BlockCache {
 
  private:
   struct PageSlot {
-    uint64_t gpa_page = ~0ull;  // ~0: empty
-    Block* head = nullptr;      // nullptr: not (or no longer) a code page
+    uint64_t tag = 0;       // gpa_page | 1 (pages are aligned); 0: empty
+    Block* head = nullptr;  // nullptr: not (or no longer) a code page
   };
   static unsigned hash(uint64_t key) {
     return static_cast<unsigned>((key * 0x9E3779B97F4A7C15ull) >> 50) & (kHashBuckets - 1);
@@ -92,11 +99,22 @@ class BlockCache {
   const PageSlot* page_slot(uint64_t gpa_page) const;
   void unlink_hash(Block* b);
 
-  std::unique_ptr<Block[]> blocks_;
-  std::unique_ptr<Insn[]> insns_;
-  std::unique_ptr<uint8_t[]> raw_;
-  std::unique_ptr<Block*[]> buckets_;
-  std::unique_ptr<PageSlot[]> pages_;
+  // One mapping holds all five arenas (offsets below); zero-filled.
+  static constexpr size_t kBlocksOff = 0;
+  static constexpr size_t kInsnsOff = kBlocksOff + sizeof(Block) * kMaxBlocks;
+  static constexpr size_t kBucketsOff = kInsnsOff + sizeof(Insn) * kMaxInsns;
+  static constexpr size_t kPagesOff = kBucketsOff + sizeof(Block*) * kHashBuckets;
+  static constexpr size_t kRawOff = kPagesOff + sizeof(PageSlot) * kPageSlots;
+  static constexpr size_t kMapBytes = kRawOff + kMaxRaw;
+  static_assert(kInsnsOff % alignof(Insn) == 0 && kBucketsOff % alignof(Block*) == 0 &&
+                kPagesOff % alignof(PageSlot) == 0);
+
+  void* map_ = nullptr;
+  Block* blocks_ = nullptr;
+  Insn* insns_ = nullptr;
+  uint8_t* raw_ = nullptr;
+  Block** buckets_ = nullptr;
+  PageSlot* pages_ = nullptr;
   unsigned n_blocks_ = 0, n_insns_ = 0, n_raw_ = 0, n_pages_ = 0;
   uint64_t chain_epoch_ = 1;
   uint64_t flushes_ = 0;

@@ -334,7 +334,10 @@ Stop EngineImpl::execute(const std::atomic<int>* kick, bool single) {
       x_.sys_changed = false;
       cache_.bump_chain_epoch();
     }
-    if (cpu_.events_armed()) [[unlikely]] {
+    // After a block that ran to its end, the events were already checked
+    // after its last instruction (event_ready() in the loop below), and
+    // nothing but the client or boundary_events() arms them.
+    if (!prev && cpu_.events_armed()) [[unlikely]] {
       bool delivered;
       if (boundary_events(&stop, &delivered) == Next::kStop) return finish(stop);
       if (delivered) {
@@ -343,13 +346,15 @@ Stop EngineImpl::execute(const std::atomic<int>* kick, bool single) {
       }
     }
     // Chained successor (the common case): same translation regime and
-    // mode as when the link was made (chain_epoch), code unchanged.
+    // mode as when the link was made (chain_epoch), code unchanged. Links
+    // are made to valid blocks validated at the current host epoch, and
+    // invalidation, flushes and host-epoch bumps all move chain_epoch, so a
+    // link of the current chain epoch needs no further check.
     Block* b = nullptr;
     if (prev && prev->chain_epoch == cache_.chain_epoch()) [[likely]] {
       const uint64_t rip = s_.rip;
       if (prev->succ_rip[0] == rip) b = prev->succ[0];
       else if (prev->succ_rip[1] == rip) b = prev->succ[1];
-      if (b && (!b->valid || b->epoch != host_epoch_)) b = nullptr;
     }
     if (!b) b = lookup(prev);
     if (!b) {
@@ -366,6 +371,10 @@ Stop EngineImpl::execute(const std::atomic<int>* kick, bool single) {
     const Insn* ins = b->insns;
     const uint32_t n = single ? 1 : b->n_insns;
     uint8_t shadow = s_.interrupt_shadow;
+    // Only the client (between runs) and boundary_events() arm or disarm
+    // client events; no handler does, so the block start's answer holds for
+    // the whole block (an event that became ready still breaks it at once).
+    const bool armed = cpu_.events_armed();
     bool broke = false;
     Signals& sig = cpu_.signals();
     for (uint32_t k = 0; k < n; ++k) {
@@ -386,7 +395,7 @@ Stop EngineImpl::execute(const std::atomic<int>* kick, bool single) {
         sig.exit_after = false;
         return finish(cpu_.exit().reason);
       }
-      if (cpu_.events_armed() && event_ready()) [[unlikely]] {
+      if (armed && event_ready()) [[unlikely]] {
         broke = true;  // IF / shadow / NMI mask changed: take the event now
         break;
       }

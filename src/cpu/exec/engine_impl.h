@@ -21,7 +21,10 @@ class EngineImpl {
   Stop run(const std::atomic<int>* kick);
   Stop step();
   void state_changed();
-  void host_may_have_written_memory() { ++host_epoch_; }
+  void host_may_have_written_memory() {
+    ++host_epoch_;
+    cache_.bump_chain_epoch();  // chained links assume the current host epoch
+  }
   bool is_code_page(uint64_t gpa_page) const { return cache_.is_code_page(gpa_page); }
   void code_page_written(uint64_t gpa, unsigned size);
 
