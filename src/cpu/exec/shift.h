@@ -105,10 +105,12 @@ inline bool shift_compute(uint64_t a, unsigned count_raw, uint64_t flags_in, uin
   return true;
 }
 
-template <unsigned W, ShOp Op, Count C>
-bool shift_e(Exec& x, const Insn& i) {
-  unsigned count = C == Count::kOne ? 1 : C == Count::kCl ? static_cast<unsigned>(x.s.gpr[kRcx] & 0xff)
-                                                          : static_cast<unsigned>(i.imm);
+// The E-operand frame shared by the shift families: read r/m, compute
+// (which returns false when the masked count is 0: destination and flags
+// unchanged), write r/m back, then commit the flags — nothing is committed
+// before the last faulting access.
+template <unsigned W, typename Compute>
+bool shift_rm(Exec& x, const Insn& i, Compute compute) {
   bool mem = i.pfx & kInsnMem;
   uint64_t a, off = 0;
   if (mem) {
@@ -119,8 +121,7 @@ bool shift_e(Exec& x, const Insn& i) {
   }
   uint64_t r, f;
   // Rotates keep SF/ZF/PF/AF: they need the materialized flags.
-  uint64_t flags_in = x.flags();
-  if (!shift_compute<W, Op>(a, count, flags_in, &r, &f, C == Count::kImm)) {
+  if (!compute(a, x.flags(), &r, &f)) {
     // A count of 0 still writes a 32-bit register (zero-extension).
     if constexpr (W == 4) {
       if (!mem) reg_set<4>(x.s, i.rm, a);
@@ -134,6 +135,15 @@ bool shift_e(Exec& x, const Insn& i) {
   }
   x.s.rflags = f;
   return true;
+}
+
+template <unsigned W, ShOp Op, Count C>
+bool shift_e(Exec& x, const Insn& i) {
+  unsigned count = C == Count::kOne ? 1 : C == Count::kCl ? static_cast<unsigned>(x.s.gpr[kRcx] & 0xff)
+                                                          : static_cast<unsigned>(i.imm);
+  return shift_rm<W>(x, i, [&](uint64_t a, uint64_t flags_in, uint64_t* r, uint64_t* f) {
+    return shift_compute<W, Op>(a, count, flags_in, r, f, C == Count::kImm);
+  });
 }
 
 // SHLD/SHRD (SDM Vol. 2B): the count is masked to 5 bits (6 with REX.W); a
@@ -182,29 +192,9 @@ inline bool double_shift_compute(uint64_t d, uint64_t src, unsigned count_raw, u
 template <unsigned W, bool Right, Count C>
 bool double_shift(Exec& x, const Insn& i) {
   unsigned count = C == Count::kCl ? static_cast<unsigned>(x.s.gpr[kRcx] & 0xff) : static_cast<unsigned>(i.imm);
-  bool mem = i.pfx & kInsnMem;
-  uint64_t a, off = 0;
-  if (mem) {
-    off = effective_address(x, i);
-    if (!seg_read<W>(x, seg_of(i), off, &a)) return false;
-  } else {
-    a = reg_get<W>(x.s, i.rm);
-  }
-  uint64_t r, f;
-  uint64_t flags_in = x.flags();
-  if (!double_shift_compute<W, Right>(a, reg_get<W>(x.s, i.reg), count, flags_in, &r, &f)) {
-    if constexpr (W == 4) {
-      if (!mem) reg_set<4>(x.s, i.rm, a);
-    }
-    return true;
-  }
-  if (mem) {
-    if (!seg_write<W>(x, seg_of(i), off, r)) return false;
-  } else {
-    reg_set<W>(x.s, i.rm, r);
-  }
-  x.s.rflags = f;
-  return true;
+  return shift_rm<W>(x, i, [&](uint64_t a, uint64_t flags_in, uint64_t* r, uint64_t* f) {
+    return double_shift_compute<W, Right>(a, reg_get<W>(x.s, i.reg), count, flags_in, r, f);
+  });
 }
 
 }  // namespace skvm::cpu::exec
