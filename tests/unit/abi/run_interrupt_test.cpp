@@ -25,28 +25,16 @@
 #include "abi/ioctl.h"
 #include "abi/kvm_abi.h"
 #include "kvm/limits.h"
+#include "real_mode_vcpu.h"
 
 namespace skvm::abi {
 namespace {
 
-class RunInterruptTest : public ::testing::Test {
+class RunInterruptTest : public RealModeVcpuTest<0x1000> {
  protected:
   void SetUp() override {
-    mem_ = static_cast<uint8_t*>(mmap(nullptr, kMem, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
-    ASSERT_NE(mem_, MAP_FAILED);
-    sys_ = open_system(table_, O_RDWR | O_CLOEXEC);
-    vm_ = ioctl(table_, sys_, KVM_CREATE_VM, 0);
-    ASSERT_GE(vm_, 0);
-    vcpu_ = ioctl(table_, vm_, KVM_CREATE_VCPU, 0);
-    ASSERT_GE(vcpu_, 0);
-    void* p = mmap(nullptr, kvm::kVcpuMmapSize, PROT_READ | PROT_WRITE, MAP_SHARED, vcpu_, 0);
-    ASSERT_NE(p, MAP_FAILED);
-    run_ = static_cast<kvm_run*>(p);
-    kvm_sregs s{};
-    ASSERT_EQ(io(vcpu_, KVM_GET_SREGS, &s), 0);
-    s.cs.base = 0;
-    s.cs.selector = 0;
-    ASSERT_EQ(io(vcpu_, KVM_SET_SREGS, &s), 0);
+    RealModeVcpuTest::SetUp();
+    if (HasFatalFailure()) return;
     kvm_regs r{};
     r.rflags = 2;
     r.rsp = 0x800;
@@ -54,29 +42,15 @@ class RunInterruptTest : public ::testing::Test {
     kvm_userspace_memory_region m{0, 0, 0, kMem, reinterpret_cast<uint64_t>(mem_)};
     ASSERT_EQ(io(vm_, KVM_SET_USER_MEMORY_REGION, &m), 0);
   }
-  void TearDown() override {
-    munmap(run_, kvm::kVcpuMmapSize);
-    for (int fd : {vcpu_, vm_, sys_}) close(table_, fd);
-    munmap(mem_, kMem);
-  }
-  int io(int fd, unsigned long req, const void* arg) {
-    return ioctl(table_, fd, req, reinterpret_cast<unsigned long>(arg));
-  }
   void load(uint64_t at, const std::vector<uint8_t>& code) { std::memcpy(mem_ + at, code.data(), code.size()); }
   // IVT entry `vector` -> 0000:handler.
   void vector_to(uint8_t vector, uint16_t handler) {
     std::memcpy(mem_ + vector * 4u, &handler, 2);
     std::memset(mem_ + vector * 4u + 2, 0, 2);
   }
-  int run() { return ioctl(table_, vcpu_, KVM_RUN, 0); }
   int interrupt(uint32_t irq) {
     kvm_interrupt i{irq};
     return io(vcpu_, KVM_INTERRUPT, &i);
-  }
-  kvm_regs regs() {
-    kvm_regs r{};
-    EXPECT_EQ(io(vcpu_, KVM_GET_REGS, &r), 0);
-    return r;
   }
   uint16_t stack16(uint64_t at) {
     uint16_t v;
@@ -86,10 +60,6 @@ class RunInterruptTest : public ::testing::Test {
 
   static constexpr size_t kMem = 0x1000;
   static constexpr uint64_t kCode = 0x400, kHandler = 0x600;
-  FdTable table_;
-  uint8_t* mem_ = nullptr;
-  int sys_ = -1, vm_ = -1, vcpu_ = -1;
-  kvm_run* run_ = nullptr;
 };
 
 TEST_F(RunInterruptTest, WindowExitThenKvmInterruptRunsTheHandlerAndIretReturns) {

@@ -18,40 +18,13 @@
 #include "abi/kvm_abi.h"
 #include "base/kick.h"
 #include "kvm/limits.h"
+#include "real_mode_vcpu.h"
 
 namespace skvm::abi {
 namespace {
 
-class RunTest : public ::testing::Test {
+class RunTest : public RealModeVcpuTest<0x4000> {
  protected:
-  void SetUp() override {
-    mem_ = static_cast<uint8_t*>(mmap(nullptr, kMem, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
-    ASSERT_NE(mem_, MAP_FAILED);
-    sys_ = open_system(table_, O_RDWR | O_CLOEXEC);
-    vm_ = ioctl(table_, sys_, KVM_CREATE_VM, 0);
-    ASSERT_GE(vm_, 0);
-    vcpu_ = ioctl(table_, vm_, KVM_CREATE_VCPU, 0);
-    ASSERT_GE(vcpu_, 0);
-    void* p = mmap(nullptr, kvm::kVcpuMmapSize, PROT_READ | PROT_WRITE, MAP_SHARED, vcpu_, 0);
-    ASSERT_NE(p, MAP_FAILED);
-    run_ = static_cast<kvm_run*>(p);
-    kvm_sregs s{};
-    ASSERT_EQ(io(vcpu_, KVM_GET_SREGS, &s), 0);
-    s.cs.base = 0;
-    s.cs.selector = 0;
-    ASSERT_EQ(io(vcpu_, KVM_SET_SREGS, &s), 0);
-    kvm_regs r{};
-    r.rflags = 2;
-    ASSERT_EQ(io(vcpu_, KVM_SET_REGS, &r), 0);
-  }
-  void TearDown() override {
-    munmap(run_, kvm::kVcpuMmapSize);
-    for (int fd : {vcpu_, vm_, sys_}) close(table_, fd);
-    munmap(mem_, kMem);
-  }
-  int io(int fd, unsigned long req, const void* arg) {
-    return ioctl(table_, fd, req, reinterpret_cast<unsigned long>(arg));
-  }
   int map(uint32_t slot, uint32_t flags, uint64_t gpa, uint64_t size, uint64_t offset) {
     kvm_userspace_memory_region r{slot, flags, gpa, size, reinterpret_cast<uint64_t>(mem_ + offset)};
     return io(vm_, KVM_SET_USER_MEMORY_REGION, &r);
@@ -60,19 +33,7 @@ class RunTest : public ::testing::Test {
     std::memcpy(mem_, code.data(), code.size());
     ASSERT_EQ(map(0, 0, 0, 0x1000, 0), 0);
   }
-  int run() { return ioctl(table_, vcpu_, KVM_RUN, 0); }
   uint8_t* pio() { return reinterpret_cast<uint8_t*>(run_) + run_->io.data_offset; }
-  kvm_regs regs() {
-    kvm_regs r{};
-    EXPECT_EQ(io(vcpu_, KVM_GET_REGS, &r), 0);
-    return r;
-  }
-
-  static constexpr size_t kMem = 0x4000;
-  FdTable table_;
-  uint8_t* mem_ = nullptr;
-  int sys_ = -1, vm_ = -1, vcpu_ = -1;
-  kvm_run* run_ = nullptr;
 };
 
 TEST_F(RunTest, OutInAndMmioReadRoundTripThroughKvmRun) {
