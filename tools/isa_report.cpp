@@ -24,6 +24,8 @@ std::string encoding(const Row& r) {
     case kPfxAny: break;
   }
   if (r.map == kMap0F) s += "0F ";
+  if (r.map == kMap0F38) s += "0F 38 ";
+  if (r.map == kMap0F3A) s += "0F 3A ";
   std::snprintf(buf, sizeof buf, "%02X", r.opcode);
   s += buf;
   if (r.attrs & kAttrPlusR) s += "+r";

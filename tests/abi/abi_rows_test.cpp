@@ -83,9 +83,14 @@ TEST_P(AbiRows, MatchesKvm) {
     if (row.ret == kAnyFd || row.ret == kNonNegative) ok = ret >= 0;
     else ok = ret == row.ret && (row.ret != -1 || err == row.err);
     if (!ok) {
-      verdict.fail("returned " + std::to_string(ret) +
-                   (ret < 0 ? "/" + errno_string(err) : std::string()) + ", expected " +
-                   expected_text(row));
+      std::string what = "returned " + std::to_string(ret);
+      if (ret < 0) {
+        what += "/";
+        what += errno_string(err);
+      }
+      what += ", expected ";
+      what += expected_text(row);
+      verdict.fail(what);
     } else if (row.check) {
       row.check(c, verdict, ret);
     }

@@ -14,7 +14,7 @@ using isa::kRows;
 
 // Row candidates per (map, opcode byte), in table order. Built once.
 struct Index {
-  std::array<std::array<std::vector<uint16_t>, 256>, 2> rows;
+  std::array<std::array<std::vector<uint16_t>, 256>, isa::kNumMaps> rows;
   Index() {
     for (uint16_t i = 0; i < isa::kNumRows; ++i) {
       const isa::Row& r = kRows[i];
@@ -52,6 +52,7 @@ struct Cursor {
 // without a row: the emulation-failure exit then reports the right length
 // for the ModRM-based forms. One bit per opcode, maps 1 and 0F.
 bool has_modrm_unknown(unsigned map, uint8_t op) {
+  if (map == isa::kMap0F38 || map == isa::kMap0F3A) return true;  // all take ModRM
   if (map == isa::kMap1) {
     if (op < 0x40) return (op & 7) < 4;
     return (op >= 0x62 && op <= 0x63) || op == 0x69 || op == 0x6b || (op >= 0x80 && op <= 0x8f) ||
@@ -129,6 +130,11 @@ Decoded decode(const uint8_t* bytes, unsigned avail, unsigned code_size, Insn* o
     map = isa::kMap0F;
     b = c.u8();
     if (c.short_) return need_more();
+    if (b == 0x38 || b == 0x3a) {  // three-byte opcode maps
+      map = b == 0x38 ? isa::kMap0F38 : isa::kMap0F3A;
+      b = c.u8();
+      if (c.short_) return need_more();
+    }
   }
   in.opcode = b;
   const std::vector<uint16_t>& cands = index().rows[map][b];

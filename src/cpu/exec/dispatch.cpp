@@ -9,10 +9,13 @@
 #include "cpu/exec/mov.h"
 #include "cpu/exec/muldiv.h"
 #include "cpu/exec/shift.h"
+#include "cpu/exec/simd_int.h"
+#include "cpu/exec/sse.h"
 #include "cpu/exec/stack.h"
 #include "cpu/exec/string_io.h"
 #include "cpu/exec/system.h"
 #include "cpu/exec/system_seg.h"
+#include "cpu/exec/x87.h"
 #include "cpu/isa/isa.h"
 
 namespace skvm::cpu::exec {

@@ -12,7 +12,9 @@
 namespace skvm::cpu::isa {
 
 // Opcode map.
-enum Map : uint8_t { kMap1 = 0, kMap0F = 1 };
+// Opcode maps: one-byte, 0F, 0F 38 and 0F 3A (SDM Vol. 2D Appendix A).
+enum Map : uint8_t { kMap1 = 0, kMap0F = 1, kMap0F38 = 2, kMap0F3A = 3 };
+inline constexpr unsigned kNumMaps = 4;
 
 // Mandatory prefix (the last of 66/F2/F3 that selects the form).
 enum Pfx : uint8_t { kPfxAny, kPfxNone, kPfx66, kPfxF3, kPfxF2 };

@@ -1,0 +1,4 @@
+// Handlers for the rows of isa/opcodes_x87.inc.
+#pragma once
+
+#include "cpu/exec/exec.h"
