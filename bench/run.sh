@@ -46,6 +46,37 @@ for r in "${results[@]}"; do
   printf '| %-40s | %12s | %10s |\n' "$label" "$us" "$ratio"
 done
 
+# Issue 3's CPU workloads on softkvm (C ABI), QEMU TCG and natively, same
+# guest instructions (bench/cpu_compare), REPS repetitions each.
+echo
+echo "## Guest MIPS: softkvm vs QEMU TCG vs native (bench/cpu_compare)"
+cmp_bin=$build/bench/cpu_compare/cpu_compare
+cmp_img=$build/bench/cpu_compare/cpu_compare_guest.bin
+reps=${REPS:-3}
+if [ -x "$cmp_bin" ] && [ -f "$cmp_img" ]; then
+  printf '| %-8s | %-22s | %-22s | %-22s | %9s | %9s |\n' workload "softkvm MIPS" "QEMU TCG MIPS" "native MIPS" "soft/QEMU" "soft/nat."
+  printf '|%s|%s|%s|%s|%s|%s|\n' ---------- ------------------------ ------------------------ ------------------------ ----------- -----------
+  for w in a b b2 c c2; do
+    cols=()
+    for r in soft qemu native; do
+      vals=()
+      for ((i = 0; i < reps; i++)); do
+        out=$("$cmp_bin" --image "$cmp_img" --workload "$w" --runner "$r" 2>&1)
+        [[ "$out" =~ mips=([0-9.]+) ]] && vals+=("${BASH_REMATCH[1]}") || vals+=("n/a")
+      done
+      cols+=("$(IFS=/; echo "${vals[*]}")")
+    done
+    med() { tr '/' '\n' <<<"$1" | grep -v n/a | sort -g | awk '{a[NR]=$1} END {print (NR ? a[int((NR+1)/2)] : "")}'; }
+    s=$(med "${cols[0]}") q=$(med "${cols[1]}") n=$(med "${cols[2]}")
+    rq=$(awk -v s="$s" -v q="$q" 'BEGIN { if (s && q) printf "%.2f", s / q; else print "-" }')
+    rn=$(awk -v s="$s" -v n="$n" 'BEGIN { if (s && n) printf "%.3f", s / n; else print "-" }')
+    printf '| %-8s | %-22s | %-22s | %-22s | %9s | %9s |\n' "$w" "${cols[0]}" "${cols[1]}" "${cols[2]}" "$rq" "$rn"
+  done
+  echo "(each cell: $reps runs; ratios of the medians)"
+else
+  echo "n/a ($cmp_bin not built)"
+fi
+
 # The CPU engine's own micro benchmark (bench/cpu_loop, no KVM ABI).
 echo
 echo "## CPU engine: guest MIPS and engine-only exit (bench/cpu_loop)"

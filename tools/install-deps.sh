@@ -7,6 +7,7 @@ want+=(libcli11-dev libzydis-dev)  # src/vmm: command line, diagnostics
 want+=(libclang-rt-14-dev)          # clang ASan+UBSan runtime (make test-asan)
 case "${1:-build}" in
   bench) want+=(qemu-system-x86 valgrind) ;;
+  demo) want+=(linux-image-cloud-amd64 busybox-static cpio) ;;  # make demo: kernel + initramfs
 esac
 missing=()
 for p in "${want[@]}"; do

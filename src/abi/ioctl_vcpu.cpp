@@ -11,8 +11,10 @@
 #include "abi/kvm_abi.h"
 #include "abi/msr_io.h"
 #include "abi/user_args.h"
+#include "kvm/debug.h"
 #include "kvm/limits.h"
 #include "kvm/vcpu.h"
+#include "kvm/xsave.h"
 
 namespace skvm::abi {
 
@@ -134,6 +136,24 @@ int vcpu_ioctl(Handle& h, unsigned long request, unsigned long arg) {
       vcpu.set_fpu(f);
       return 0;
     }
+    case kGetXsave:     // api.rst: KVM_GET_XSAVE
+    case kGetXsave2: {  // api.rst: KVM_GET_XSAVE2 (KVM_CAP_XSAVE2 = 4096 bytes)
+      uint8_t region[kXsaveSize];
+      kvm::get_xsave(vcpu.cpu().state(), kvm::user_xfeatures(vcpu.cpuid_entries()), region, sizeof region);
+      return write_bytes(arg, 0, region, sizeof region) ? 0 : -EFAULT;
+    }
+    case kSetXsave: {  // api.rst: KVM_SET_XSAVE
+      uint8_t region[kXsaveSize];
+      if (!read_bytes(arg, 0, region, sizeof region)) return -EFAULT;
+      return kvm::set_xsave(vcpu.cpu().state(), kvm::user_xfeatures(vcpu.cpuid_entries()), region);
+    }
+    case KVM_GET_XCRS:  // api.rst: KVM_GET_XCRS
+      return get_struct<kvm_xcrs>(arg, [&](kvm_xcrs* x) { kvm::get_xcrs(vcpu.cpu().state(), x); });
+    case KVM_SET_XCRS: {  // api.rst: KVM_SET_XCRS
+      kvm_xcrs x{};
+      if (!read_arg(arg, &x)) return -EFAULT;
+      return kvm::set_xcrs(vcpu.cpu().state(), kvm::guest_supported_xcr0(vcpu.cpuid_entries()), x);
+    }
     case KVM_GET_MP_STATE:
       return get_struct<kvm_mp_state>(arg, [&](kvm_mp_state* m) { vcpu.get_mp_state(m); });
     case KVM_SET_MP_STATE: {
@@ -154,6 +174,18 @@ int vcpu_ioctl(Handle& h, unsigned long request, unsigned long arg) {
       if (!read_arg(arg, &e)) return -EFAULT;
       return vcpu.set_events(e);
     }
+    case KVM_SET_GUEST_DEBUG: {  // api.rst: KVM_SET_GUEST_DEBUG (kvm/debug.h)
+      kvm_guest_debug d{};
+      if (!read_arg(arg, &d)) return -EFAULT;
+      return kvm::set_guest_debug(vcpu.cpu(), d);
+    }
+    case KVM_GET_DEBUGREGS:  // api.rst: KVM_GET_DEBUGREGS
+      return get_struct<kvm_debugregs>(arg, [&](kvm_debugregs* d) { kvm::get_debugregs(vcpu.cpu().state(), d); });
+    case KVM_SET_DEBUGREGS: {  // api.rst: KVM_SET_DEBUGREGS
+      kvm_debugregs d{};
+      if (!read_arg(arg, &d)) return -EFAULT;
+      return kvm::set_debugregs(vcpu.cpu().state(), d);
+    }
     case KVM_INTERRUPT: {  // api.rst: KVM_INTERRUPT
       kvm_interrupt irq{};
       if (!read_arg(arg, &irq)) return -EFAULT;
@@ -161,6 +193,17 @@ int vcpu_ioctl(Handle& h, unsigned long request, unsigned long arg) {
     }
     case KVM_NMI:  // api.rst: KVM_NMI
       return vcpu.nmi();
+    case KVM_GET_LAPIC: {  // api.rst: KVM_GET_LAPIC
+      kvm_lapic_state st{};
+      int r = vcpu.get_lapic(&st);
+      if (r < 0) return r;
+      return write_arg(arg, st) ? 0 : -EFAULT;
+    }
+    case KVM_SET_LAPIC: {  // api.rst: KVM_SET_LAPIC
+      kvm_lapic_state st{};
+      if (!read_arg(arg, &st)) return -EFAULT;
+      return vcpu.set_lapic(st);
+    }
     case KVM_GET_TSC_KHZ:  // api.rst: KVM_GET_TSC_KHZ (the guest TSC rate, kHz)
       return static_cast<int>(kvm::kTscKhz);
     case kSetSignalMask:  // KVM_SET_SIGNAL_MASK

@@ -38,6 +38,12 @@ inline constexpr unsigned long kSetCpuid = _IOC(_IOC_WRITE, KVMIO, 0x8a, kCpuidH
 inline constexpr unsigned long kSetSignalMask = _IOC(_IOC_WRITE, KVMIO, 0x8b, kSignalMaskHeader);
 inline constexpr unsigned long kSetCpuid2 = _IOC(_IOC_WRITE, KVMIO, 0x90, kCpuid2Header);
 inline constexpr unsigned long kGetCpuid2 = _IOC(_IOC_READ | _IOC_WRITE, KVMIO, 0x91, kCpuid2Header);
+// kvm_xsave: region[1024] then a flexible array: 4096 bytes in C.
+inline constexpr size_t kXsaveSize = 4096;
+inline constexpr unsigned long kGetXsave = _IOC(_IOC_READ, KVMIO, 0xa4, kXsaveSize);
+inline constexpr unsigned long kSetXsave = _IOC(_IOC_WRITE, KVMIO, 0xa5, kXsaveSize);
+inline constexpr unsigned long kGetXsave2 = _IOC(_IOC_READ, KVMIO, 0xcf, kXsaveSize);
+static_assert(kGetXsave == 0x9000aea4ul && kSetXsave == 0x5000aea5ul);
 
 // The kernel's values, for the record (x86-64).
 static_assert(kGetMsrIndexList == 0xc004ae02ul);

@@ -12,6 +12,7 @@
 //                                   registers, modes, MSRs, CPUID
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -30,6 +31,7 @@ enum class Stop : uint8_t {
   kKick,          // *kick flag was raised (signal, immediate_exit)
   kMemoryFault,   // host memory behind a memslot went bad (EFAULT for KVM_RUN)
   kIrqWindowOpen, // an interrupt window was requested and is open (no instruction pending)
+  kDebug,         // exit().debug: a KVM_SET_GUEST_DEBUG event (KVM_EXIT_DEBUG)
 };
 
 struct IoExit {
@@ -55,11 +57,32 @@ struct InternalExit {
   uint8_t insn_len = 0;
 };
 
+// kvm_run.debug.arch (vmx.c handle_exception_nmi). has_dr: dr6/dr7 are
+// written (a #DB); an INT3 (exception 3) leaves them as they were.
+struct DebugExit {
+  uint32_t exception = 0;
+  uint64_t pc = 0;  // linear address (CS base + RIP)
+  uint64_t dr6 = 0, dr7 = 0;
+  bool has_dr = false;
+};
+
 struct Exit {
   Stop reason = Stop::kHlt;
   IoExit io;
   MmioExit mmio;
   InternalExit internal;
+  DebugExit debug;
+};
+
+// api.rst: KVM_SET_GUEST_DEBUG as the engine sees it (events/debug.h).
+// enable = KVM_GUESTDBG_ENABLE; the others only count when it is set.
+struct GuestDebug {
+  bool enable = false;
+  bool singlestep = false;  // KVM_GUESTDBG_SINGLESTEP: KVM_EXIT_DEBUG after each instruction
+  bool sw_bp = false;       // KVM_GUESTDBG_USE_SW_BP: INT3 exits instead of #BP
+  bool hw_bp = false;       // KVM_GUESTDBG_USE_HW_BP: db/dr7 replace the guest's DR0-3/DR7
+  std::array<uint64_t, 4> db{};
+  uint64_t dr7 = 0;
 };
 
 // Result of a linear -> physical walk (KVM_TRANSLATE, diagnostics).
@@ -164,8 +187,43 @@ class Cpu {
   // instruction boundary where interrupt_window_open() holds.
   void set_interrupt_window_request(bool on) { irq_window_request_ = on; }
   // Anything above for run() to look at between instructions.
-  bool events_armed() const { return irq_queued_ || nmi_pending_ != 0 || irq_window_request_; }
+  bool events_armed() const { return irq_queued_ || nmi_pending_ != 0 || irq_window_request_ || exc_.queued; }
   bool interrupt_window_requested() const { return irq_window_request_; }
+
+  // ---- Injected exceptions (KVM_SET_VCPU_EVENTS, KVM_GUESTDBG_INJECT_*) ----
+  // x86.c: kvm_queue_exception[_e]: delivered at the next run() entry before
+  // anything else (RIP as it is: the instruction that faulted, or after a
+  // trap). One at a time: a second call replaces it.
+  struct QueuedException {
+    bool queued = false;
+    uint8_t vector = 0;
+    bool has_error = false;
+    uint32_t error_code = 0;
+    // Soft exceptions re-injected after a KVM_EXIT_DEBUG (#BP): the return
+    // address is RIP + insn_len (vmx.c: VM_ENTRY_INSTRUCTION_LEN).
+    uint8_t insn_len = 0;
+  };
+  void queue_exception(uint8_t vector, bool has_error, uint32_t error_code, uint8_t insn_len = 0) {
+    exc_ = QueuedException{true, vector, has_error, error_code, insn_len};
+  }
+  const QueuedException& queued_exception() const { return exc_; }
+  // Keeps vector / error code: KVM reports the last one in
+  // KVM_GET_VCPU_EVENTS after delivery (vcpu->arch.exception.vector).
+  void clear_queued_exception() { exc_.queued = false; }
+
+  // ---- Debug (events/debug.h) ----
+  void set_guest_debug(const GuestDebug& g) { guest_debug_ = g; }
+  const GuestDebug& guest_debug() const { return guest_debug_; }
+  // Bumped by every successful deliver_event: lets the run loop tell that an
+  // instruction (INT n, INT3, INTO, INT1) delivered an event itself.
+  uint64_t deliveries() const { return deliveries_; }
+  void count_delivery() { ++deliveries_; }
+
+  // LOCK-prefixed instructions run under a process-wide bus lock
+  // (exec/locked.h). After a fault recovery (base/fault.h siglongjmp out of
+  // a handler) the kvm layer calls this: drops the lock if this thread
+  // still holds it.
+  static void abandon_bus_lock();
 
   EngineImpl& engine() { return *engine_; }
   MmuImpl& mmu() { return *mmu_; }
@@ -181,6 +239,9 @@ class Cpu {
   uint8_t irq_vector_ = 0;
   bool irq_window_request_ = false;
   unsigned nmi_pending_ = 0;
+  QueuedException exc_;
+  GuestDebug guest_debug_;
+  uint64_t deliveries_ = 0;
 };
 
 }  // namespace skvm::cpu

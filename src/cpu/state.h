@@ -107,6 +107,10 @@ struct CpuState {
   std::array<uint64_t, 4> dr{};
   uint64_t dr6 = 0xffff0ff0, dr7 = 0x400;
   uint64_t xcr0 = 1;
+  // XSAVE components (bit 0 x87, bit 1 SSE) last loaded as "in use"
+  // (XRSTOR, KVM_SET_XSAVE); ORed with the components whose state differs
+  // from the initial configuration to form XINUSE (SDM Vol. 1 13.6).
+  uint64_t xinuse = 0;
   Msrs msr{};
 
   // x87/SSE state in FXSAVE layout (512 bytes, 64-bit format).

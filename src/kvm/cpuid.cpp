@@ -16,30 +16,45 @@ kvm_cpuid_entry2 entry(uint32_t fn, uint32_t eax, uint32_t ebx, uint32_t ecx, ui
 
 // CPUID.1:EDX bits (SDM Vol. 2A, CPUID, Table 3-11).
 constexpr uint32_t kEdxPse = 1u << 3, kEdxTsc = 1u << 4, kEdxMsr = 1u << 5, kEdxPae = 1u << 6,
+                   kEdxApic = 1u << 9,  // kvm/irqchip/lapic.*
                    kEdxCx8 = 1u << 8, kEdxSep = 1u << 11, kEdxPge = 1u << 13, kEdxCmov = 1u << 15,
-                   kEdxPat = 1u << 16;
+                   kEdxPat = 1u << 16, kEdxClfsh = 1u << 19, kEdxFxsr = 1u << 24;
 // CPUID.1:ECX bits.
-constexpr uint32_t kEcxCx16 = 1u << 13, kEcxPopcnt = 1u << 23;
+constexpr uint32_t kEcxCx16 = 1u << 13, kEcxPopcnt = 1u << 23, kEcxXsave = 1u << 26;
 // CPUID.80000001H:ECX / EDX.
 constexpr uint32_t kExtEcxAbm = 1u << 5;
 constexpr uint32_t kExtEdxSyscall = 1u << 11, kExtEdxNx = 1u << 20, kExtEdxRdtscp = 1u << 27,
                    kExtEdxLm = 1u << 29;
+
+// CPUID.0DH subleaves (significant index).
+kvm_cpuid_entry2 xsave_leaf(uint32_t index, uint32_t eax, uint32_t ebx, uint32_t ecx) {
+  kvm_cpuid_entry2 e = entry(0xd, eax, ebx, ecx, 0);
+  e.index = index;
+  e.flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX;
+  return e;
+}
 
 }  // namespace
 
 // Only what the engine implements (src/cpu/isa/opcodes.inc and the MMU):
 // PSE/PAE/PGE/PAT paging, TSC (RDTSC), MSR (RDMSR/WRMSR), CX8/CX16
 // (CMPXCHG8B/16B), SEP (SYSENTER/SYSEXIT), CMOV, POPCNT, ABM (LZCNT),
-// SYSCALL/SYSRET, RDTSCP, long mode and NX. Left out on purpose until their
-// instructions work: FPU/FXSR/SSE*, BMI1 (TZCNT alone is not enough), APIC
-// (no in-kernel irqchip yet), XSAVE.
+// SYSCALL/SYSRET, RDTSCP, long mode and NX, CLFSH (CLFLUSH), FXSR
+// (FXSAVE/FXRSTOR), XSAVE with leaf 0xD for x87|SSE. Left out on purpose
+// until their instructions work: FPU/MMX/SSE*, BMI1 (TZCNT alone is not
+// enough).
 const std::vector<kvm_cpuid_entry2>& supported_cpuid() {
   static const std::vector<kvm_cpuid_entry2> table = {
-      // Max basic leaf 1, "GenuineIntel" in EBX, EDX, ECX.
-      entry(0x0, 0x1, 0x756e6547, 0x6c65746e, 0x49656e69),
+      // Max basic leaf 0xD (XSAVE), "GenuineIntel" in EBX, EDX, ECX.
+      entry(0x0, 0xd, 0x756e6547, 0x6c65746e, 0x49656e69),
       // Family 6, model 0x3a (Ivy Bridge), stepping 9; CLFLUSH size 8 qwords.
-      entry(0x1, 0x000306a9, 0x00000800, kEcxCx16 | kEcxPopcnt,
-            kEdxPse | kEdxTsc | kEdxMsr | kEdxPae | kEdxCx8 | kEdxSep | kEdxPge | kEdxCmov | kEdxPat),
+      entry(0x1, 0x000306a9, 0x00000800, kEcxCx16 | kEcxPopcnt | kEcxXsave,
+            kEdxPse | kEdxTsc | kEdxMsr | kEdxPae | kEdxApic | kEdxCx8 | kEdxSep | kEdxPge | kEdxCmov |
+                kEdxPat | kEdxClfsh | kEdxFxsr),
+      // XSAVE (exec/sse_state.h): XCR0 may enable x87 | SSE, 576-byte area;
+      // subleaf 1: XSAVEOPT, XSAVEC (no XGETBV ECX=1 bit, no XSAVES).
+      xsave_leaf(0, 0x3, 576, 576),
+      xsave_leaf(1, 0x3, 576, 0),
       entry(0x80000000, 0x80000008, 0, 0, 0),
       entry(0x80000001, 0, 0, kExtEcxAbm, kExtEdxSyscall | kExtEdxNx | kExtEdxRdtscp | kExtEdxLm),
       // 48-bit linear, 40-bit physical addresses.

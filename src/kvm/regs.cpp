@@ -89,6 +89,7 @@ void reset_state(CpuState& s, bool bsp) {
   s.cr0 = cpu::kCr0CD | cpu::kCr0NW | cpu::kCr0ET;
   s.apic_base = 0xfee00000ull | (1u << 11) | (bsp ? (1u << 8) : 0);
   store<uint16_t>(s.fxsave, kFxFcw, 0x37f);
+  store<uint32_t>(s.fxsave, kFxMxcsr, 0x1f80);  // fpstate_init_user: MXCSR_DEFAULT
 }
 
 // api.rst: KVM_GET_REGS. kvm_regs order: rax rbx rcx rdx rsi rdi rsp rbp r8..r15.
@@ -177,7 +178,7 @@ int check_sregs(const kvm_sregs& r, unsigned maxphyaddr) {
   }
   // DEVIATION: KVM accepts any CR4 bit the host supports until
   // KVM_SET_CPUID2 sets the guest's reserved bits; softkvm always refuses
-  // the bits of features the engine does not implement (OSXSAVE, SMEP,
+  // the bits of features the engine does not implement (SMEP,
   // SMAP, FSGSBASE, UMIP, PCIDE, ...), which is what KVM does once the
   // CPUID from KVM_GET_SUPPORTED_CPUID is set.
   if (r.cr4 & ~kCr4Supported) return -EINVAL;
@@ -223,7 +224,8 @@ void get_fpu(const CpuState& s, kvm_fpu* f) {
   f->last_opcode = load<uint16_t>(fx, kFxFop);
   f->last_ip = load<uint64_t>(fx, kFxFip);
   f->last_dp = load<uint64_t>(fx, kFxFdp);
-  f->mxcsr = load<uint32_t>(fx, kFxMxcsr);
+  // x86.c copies neither MXCSR nor the padding: both read 0 (checked on the
+  // host /dev/kvm); MXCSR is reachable through KVM_GET_XSAVE.
 }
 
 // api.rst: KVM_SET_FPU. x86.c: kvm_arch_vcpu_ioctl_set_fpu (no checks).
@@ -238,7 +240,7 @@ void set_fpu(CpuState& s, const kvm_fpu& f) {
   store<uint16_t>(fx, kFxFop, f.last_opcode);
   store<uint64_t>(fx, kFxFip, f.last_ip);
   store<uint64_t>(fx, kFxFdp, f.last_dp);
-  store<uint32_t>(fx, kFxMxcsr, f.mxcsr);
+  // f.mxcsr is ignored, as x86.c: kvm_arch_vcpu_ioctl_set_fpu.
 }
 
 }  // namespace skvm::kvm

@@ -32,6 +32,7 @@ void set_fpu(cpu::CpuState& s, const kvm_fpu& f);
 // CR4 bits softkvm lets a guest (or KVM_SET_SREGS) set.
 inline constexpr uint64_t kCr4Supported =
     cpu::kCr4VME | cpu::kCr4PVI | cpu::kCr4TSD | cpu::kCr4DE | cpu::kCr4PSE | cpu::kCr4PAE |
-    cpu::kCr4MCE | cpu::kCr4PGE | cpu::kCr4PCE | cpu::kCr4OSFXSR | cpu::kCr4OSXMMEXCPT;
+    cpu::kCr4MCE | cpu::kCr4PGE | cpu::kCr4PCE | cpu::kCr4OSFXSR | cpu::kCr4OSXMMEXCPT |
+    cpu::kCr4OSXSAVE;
 
 }  // namespace skvm::kvm

@@ -77,7 +77,28 @@ long System::check_extension(long cap) const {
     case KVM_CAP_MP_STATE:
     case KVM_CAP_CHECK_EXTENSION_VM:
     case KVM_CAP_GET_TSC_KHZ:
+    case KVM_CAP_IRQCHIP:            // kvm/irqchip: PIC + IOAPIC
+    case KVM_CAP_IRQ_INJECT_STATUS:  // KVM_IRQ_LINE_STATUS
+    case KVM_CAP_SIGNAL_MSI:
+    case KVM_CAP_PIT:                 // kvm/irqchip/pit: i8254, KVM_GET/SET_PIT
+    case KVM_CAP_PIT2:                // KVM_CREATE_PIT2
+    case KVM_CAP_PIT_STATE2:          // KVM_GET/SET_PIT2
+    case KVM_CAP_REINJECT_CONTROL:
+    case KVM_CAP_IRQFD:               // kvm/eventfd: irqfd thread
+    case KVM_CAP_IRQFD_RESAMPLE:
+    case KVM_CAP_IOEVENTFD:
+    case KVM_CAP_IOEVENTFD_ANY_LENGTH:
+    case KVM_CAP_IOEVENTFD_NO_LENGTH:
+    case KVM_CAP_XSAVE:  // kvm/xsave.h: KVM_GET/SET_XSAVE
+    case KVM_CAP_XCRS:   // kvm/xsave.h: KVM_GET/SET_XCRS
+    case KVM_CAP_SET_GUEST_DEBUG:  // kvm/debug.h, cpu/events/debug.h
+    case KVM_CAP_DEBUGREGS:        // kvm/debug.h: KVM_GET/SET_DEBUGREGS
+    case KVM_CAP_VCPU_EVENTS:      // kvm/events.h
       return 1;
+    case KVM_CAP_XSAVE2:  // x86.c: at least sizeof(struct kvm_xsave)
+      return 4096;
+    case KVM_CAP_IRQ_ROUTING:  // kvm_main.c: KVM_MAX_IRQ_ROUTES
+      return 4096;
     case KVM_CAP_NR_VCPUS:
       return std::min<long>(online_cpus(), kMaxVcpus);
     case KVM_CAP_MAX_VCPUS:

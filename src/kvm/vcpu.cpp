@@ -17,7 +17,7 @@ namespace skvm::kvm {
 
 Vcpu::Vcpu(Vm& vm, uint32_t id) : vm_(vm), id_(id) {}
 
-Vcpu::~Vcpu() = default;
+Vcpu::~Vcpu() { detach_lapic(); }
 
 int Vcpu::create(Vm& vm, uint32_t id, std::unique_ptr<Vcpu>* out, int* fd) {
   // kvm_main.c: create_vcpu_fd -> anon_inode_getfd(..., O_RDWR | O_CLOEXEC).
@@ -38,6 +38,7 @@ int Vcpu::create(Vm& vm, uint32_t id, std::unique_ptr<Vcpu>* out, int* fd) {
   v->cpu_ = std::make_unique<cpu::Cpu>(*v);
   reset_state(v->cpu_->state(), id == 0);
   v->cpu_->state_changed();
+  if (vm.irqchip_in_kernel()) v->attach_lapic();
   *out = std::move(v);
   *fd = memfd;
   return 0;
@@ -166,55 +167,30 @@ void Vcpu::translate(kvm_translation* tr) {
   tr->usermode = 0;
 }
 
-void Vcpu::get_mp_state(kvm_mp_state* mp) const { mp->mp_state = KVM_MP_STATE_RUNNABLE; }
-
-// x86.c: kvm_arch_vcpu_ioctl_set_mpstate: without an in-kernel LAPIC only
-// RUNNABLE is accepted.
-int Vcpu::set_mp_state(const kvm_mp_state& mp) {
-  if (mp.mp_state != KVM_MP_STATE_RUNNABLE) return -EINVAL;
-  cpu_->state().halted = false;
-  return 0;
-}
-
-// x86.c: kvm_vcpu_ioctl_x86_get/set_vcpu_events. The KVM_INTERRUPT vector
-// (interrupt.injected, not soft) and the KVM_NMI count (nmi.pending) live in
-// the engine's queue; the rest goes through kvm/events.cpp.
-void Vcpu::get_events(kvm_vcpu_events* e) const {
-  kvm::get_events(cpu_->state(), e);
-  uint8_t vector = 0;
-  if (cpu_->interrupt_queued(&vector)) {
-    e->interrupt.injected = 1;
-    e->interrupt.nr = vector;
-  }
-  e->nmi.pending = cpu_->nmi_pending() != 0 ? 1 : 0;
-}
+// x86.c: kvm_vcpu_ioctl_x86_get/set_vcpu_events (kvm/events.cpp).
+void Vcpu::get_events(kvm_vcpu_events* e) const { kvm::get_events(*cpu_, e); }
 
 int Vcpu::set_events(const kvm_vcpu_events& e) {
-  kvm_vcpu_events rest = e;
-  const bool irq = e.interrupt.injected && !e.interrupt.soft;
-  const bool nmi_valid = (e.flags & KVM_VCPUEVENT_VALID_NMI_PENDING) != 0;
-  if (irq) rest.interrupt.injected = 0;
-  if (nmi_valid) rest.nmi.pending = 0;
-  int r = kvm::set_events(cpu_->state(), rest);
+  int r = kvm::set_events(*cpu_, e);
   if (r != 0) return r;
-  if (irq) cpu_->queue_external_interrupt(e.interrupt.nr);
-  else cpu_->clear_queued_interrupt();
-  if (nmi_valid) cpu_->set_nmi_pending(e.nmi.pending);
   apply_state_change();
   return 0;
 }
 
-// x86.c: kvm_vcpu_ioctl_interrupt (KVM_NR_INTERRUPTS = 256). There is no
-// in-kernel irqchip yet, so the ENXIO / EEXIST branches never apply.
+// x86.c: kvm_vcpu_ioctl_interrupt (KVM_NR_INTERRUPTS = 256). With an
+// in-kernel irqchip the PIC is in kernel too (no KVM_CAP_SPLIT_IRQCHIP):
+// -ENXIO.
 int Vcpu::interrupt(uint32_t irq) {
   if (irq >= 256) return -EINVAL;
+  if (lapic_) return -ENXIO;
   cpu_->queue_external_interrupt(static_cast<uint8_t>(irq));
   return 0;
 }
 
-// x86.c: kvm_vcpu_ioctl_nmi -> kvm_inject_nmi.
+// x86.c: kvm_vcpu_ioctl_nmi -> kvm_inject_nmi (a HALTED vCPU wakes up).
 int Vcpu::nmi() {
   cpu_->queue_nmi();
+  if (lapic_ && mp_state_ == KVM_MP_STATE_HALTED) mp_state_ = KVM_MP_STATE_RUNNABLE;
   return 0;
 }
 
@@ -240,11 +216,11 @@ void Vcpu::post_run_save() {
   const cpu::CpuState& s = cpu_->state();
   const bool if_flag = (s.rflags & cpu::kFlagIF) != 0;
   run_->if_flag = if_flag ? 1 : 0;
-  run_->cr8 = s.cr8;
+  run_->cr8 = lapic_ ? lapic_->cr8() : s.cr8;
   run_->apic_base = s.apic_base;
   // kvm_vcpu_ready_for_interrupt_injection: IF = 1, no shadow, no
-  // KVM_INTERRUPT vector still waiting.
-  run_->ready_for_interrupt_injection = cpu_->interrupt_window_open() ? 1 : 0;
+  // KVM_INTERRUPT vector still waiting; always 1 with an in-kernel PIC.
+  run_->ready_for_interrupt_injection = lapic_ || cpu_->interrupt_window_open() ? 1 : 0;
   run_->flags = 0;
 }
 
@@ -288,6 +264,17 @@ void Vcpu::fill_exit(cpu::Stop stop) {
       for (uint32_t i = 0; i < n; ++i) run_->internal.data[i] = e.internal.data[i];
       break;
     }
+    case cpu::Stop::kDebug:
+      // vmx.c: handle_exception_nmi (DB_VECTOR / BP_VECTOR): a #BP exit
+      // leaves debug.arch.dr6/dr7 as they were.
+      run_->exit_reason = KVM_EXIT_DEBUG;
+      run_->debug.arch.exception = e.debug.exception;
+      run_->debug.arch.pc = e.debug.pc;
+      if (e.debug.has_dr) {
+        run_->debug.arch.dr6 = e.debug.dr6;
+        run_->debug.arch.dr7 = e.debug.dr7;
+      }
+      break;
     case cpu::Stop::kKick:
     case cpu::Stop::kMemoryFault:
       break;
@@ -341,6 +328,7 @@ int Vcpu::run() {
 // blocks being built) is dropped with Cpu::state_changed(). Clients treat
 // EFAULT from KVM_RUN as fatal for the VM, so only the errno is relied on.
 int Vcpu::recover_from_fault() {
+  cpu::Cpu::abandon_bus_lock();
   if (sigmask_applied_) {
     pthread_sigmask(SIG_SETMASK, &saved_sigmask_, nullptr);
     sigmask_applied_ = false;
@@ -365,15 +353,23 @@ bool Vcpu::unblocked_signal_pending() const {
 }
 
 int Vcpu::run_locked(std::atomic<int>& kick) {
+  const bool immediate_exit = run_->immediate_exit != 0;
+  // x86.c: kvm_arch_vcpu_ioctl_run: an UNINITIALIZED AP waits for INIT/SIPI
+  // before anything else.
+  if (lapic_ && mp_state_ == KVM_MP_STATE_UNINITIALIZED) {
+    if (immediate_exit) return -EINTR;
+    return run_uninitialized(kick);
+  }
   // softkvm has no KVM_CAP_SYNC_REGS: any sync-regs request is refused.
   // DEVIATION: KVM accepts the KVM_SYNC_X86_* bits; softkvm does not.
   if (run_->kvm_valid_regs != 0 || run_->kvm_dirty_regs != 0) return -EINVAL;
-  // Without an in-kernel LAPIC the TPR comes from kvm_run.cr8 (kvm_set_cr8).
-  if (run_->cr8 & ~0xfull) return -EINVAL;
-  cpu_->state().cr8 = run_->cr8;
-  // x86.c: dm_request_for_irq_injection (no in-kernel PIC).
-  cpu_->set_interrupt_window_request(run_->request_interrupt_window != 0);
-  const bool immediate_exit = run_->immediate_exit != 0;
+  if (!lapic_) {
+    // Without an in-kernel LAPIC the TPR comes from kvm_run.cr8 (kvm_set_cr8).
+    if (run_->cr8 & ~0xfull) return -EINVAL;
+    cpu_->state().cr8 = run_->cr8;
+    // x86.c: dm_request_for_irq_injection (no in-kernel PIC).
+    cpu_->set_interrupt_window_request(run_->request_interrupt_window != 0);
+  }
   const bool signal = unblocked_signal_pending();
   if (exit_pending_) {
     if (mmio_read_pending_) {
@@ -402,24 +398,32 @@ int Vcpu::run_locked(std::atomic<int>& kick) {
     run_->exit_reason = KVM_EXIT_INTR;
     return -EINTR;
   }
-  exit_pending_ = false;
   has_run_ = true;
   // Without an in-kernel irqchip a HLT exits to user space and the next
   // KVM_RUN resumes after it.
   cpu_->state().halted = false;
   cpu_->host_may_have_written_memory();
-  // The KVM_SET_SIGNAL_MASK mask is in force while the guest runs: a signal
-  // it lets through runs its (wrapped) handler, which raises the kick.
+  // The KVM_SET_SIGNAL_MASK mask is in force while the guest runs (and
+  // while a vCPU with an in-kernel irqchip waits in HLT): a signal it lets
+  // through runs its (wrapped) handler, which raises the kick.
   if (has_sigmask_) {
     pthread_sigmask(SIG_SETMASK, &sigmask_, &saved_sigmask_);
     sigmask_applied_ = true;
   }
-  const cpu::Stop stop = cpu_->run(&kick);
+  int result;
+  if (lapic_) {
+    // The pending I/O or MMIO instruction completes in the first run.
+    exit_pending_ = false;
+    result = run_irqchip(kick);
+  } else {
+    exit_pending_ = false;
+    result = finish(cpu_->run(&kick), /*intr_sets_reason=*/true);
+  }
   if (sigmask_applied_) {
     pthread_sigmask(SIG_SETMASK, &saved_sigmask_, nullptr);
     sigmask_applied_ = false;
   }
-  return finish(stop, /*intr_sets_reason=*/true);
+  return result;
 }
 
 int Vcpu::finish(cpu::Stop stop, bool intr_sets_reason) {

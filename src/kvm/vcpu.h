@@ -7,9 +7,11 @@
 #include <linux/kvm.h>
 #include <signal.h>
 
+#include <condition_variable>
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <thread>
 #include <vector>
 
 #include "base/fault.h"
@@ -17,12 +19,13 @@
 #include "base/mutex.h"
 #include "cpu/cpu.h"
 #include "kvm/cpuid.h"
+#include "kvm/irqchip/lapic.h"
 
 namespace skvm::kvm {
 
 class Vm;
 
-class Vcpu final : public cpu::Bus {
+class Vcpu final : public cpu::Bus, private irq::LapicWaker {
  public:
   // Creates the vCPU and its memfd (sized KVM_GET_VCPU_MMAP_SIZE). *fd is
   // the client's handle; the Vcpu keeps only its own mapping of it.
@@ -60,8 +63,9 @@ class Vcpu final : public cpu::Bus {
   // api.rst: KVM_TRANSLATE.
   void translate(kvm_translation* tr);
   // api.rst: KVM_GET_MP_STATE / KVM_SET_MP_STATE (no in-kernel irqchip:
-  // only KVM_MP_STATE_RUNNABLE).
-  void get_mp_state(kvm_mp_state* mp) const;
+  // only KVM_MP_STATE_RUNNABLE; with it: x86.c semantics, INIT/SIPI
+  // accepted first on GET).
+  void get_mp_state(kvm_mp_state* mp);
   int set_mp_state(const kvm_mp_state& mp);
   // api.rst: KVM_GET_VCPU_EVENTS / KVM_SET_VCPU_EVENTS (see kvm/events.h).
   void get_events(kvm_vcpu_events* e) const;
@@ -73,6 +77,17 @@ class Vcpu final : public cpu::Bus {
   int nmi();
   // api.rst: KVM_SET_SIGNAL_MASK, the kernel's 64-bit sigset (nullptr: none).
   void set_signal_mask(const uint64_t* mask);
+  // api.rst: KVM_GET_LAPIC / KVM_SET_LAPIC (-EINVAL without an in-kernel
+  // irqchip, as x86.c).
+  int get_lapic(kvm_lapic_state* s);
+  int set_lapic(const kvm_lapic_state& s);
+  // The vCPU's local APIC (nullptr without KVM_CREATE_IRQCHIP before
+  // KVM_CREATE_VCPU). Shared with the APIC bus.
+  irq::Lapic* lapic() { return lapic_.get(); }
+  // Any thread: something for this vCPU happened (interrupt, INIT/SIPI,
+  // timer): stop its engine at the next block boundary or end its HLT
+  // wait. KVM: kvm_vcpu_kick.
+  void wake() override;
 
   // cpu::Bus.
   cpu::PhysPage lookup(uint64_t gpa) override;
@@ -81,6 +96,10 @@ class Vcpu final : public cpu::Bus {
   uint8_t* pio_page() override;
   void cpuid(uint32_t leaf, uint32_t subleaf, uint32_t out[4]) override;
   uint64_t tsc() override;
+  bool pio_in(uint16_t port, unsigned size, void* data) override;
+  bool pio_out(uint16_t port, unsigned size, const void* data) override;
+  bool mmio_read(uint64_t gpa, unsigned size, void* data) override;
+  bool mmio_write(uint64_t gpa, unsigned size, const void* data) override;
 
  private:
   Vcpu(Vm& vm, uint32_t id);
@@ -91,6 +110,18 @@ class Vcpu final : public cpu::Bus {
   void post_run_save();
   int recover_from_fault();
   void apply_state_change();
+  // In-kernel irqchip (vcpu_irq.cpp).
+  void attach_lapic();
+  void detach_lapic();
+  int run_irqchip(std::atomic<int>& kick);
+  int run_uninitialized(std::atomic<int>& kick);
+  void sync_apic_base();
+  bool accept_events();
+  void inject_events();
+  bool has_wake_event();
+  void block(std::atomic<int>& kick);
+  void init_reset();
+  void timer_thread_main();
   static bool covers_guest_memory(const void* vm_memslots, uintptr_t addr);
 
   Vm& vm_;
@@ -110,6 +141,21 @@ class Vcpu final : public cpu::Bus {
   sigset_t saved_sigmask_{};
   // Armed around KVM_RUN and KVM_TRANSLATE (the code that touches guest RAM).
   base::FaultRecovery recovery_;
+
+  // ---- In-kernel irqchip (vcpu_irq.cpp) ----
+  std::shared_ptr<irq::Lapic> lapic_;
+  uint32_t mp_state_ = KVM_MP_STATE_RUNNABLE;
+  // The kick flag of the thread inside KVM_RUN (nullptr outside): wake()
+  // raises bit 1 in it (bit 0 is the signal / immediate_exit kick) and
+  // futex-wakes it.
+  std::mutex kick_mu_;
+  std::atomic<int>* running_kick_ = nullptr;
+  // The LAPIC timer thread: sleeps until the next deadline, fires the timer
+  // (Lapic::poll_timer), which wakes the vCPU.
+  std::mutex timer_mu_;
+  std::condition_variable timer_cv_;
+  bool timer_stop_ = false;
+  std::thread timer_thread_;
 };
 
 }  // namespace skvm::kvm

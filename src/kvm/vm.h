@@ -4,18 +4,25 @@
 // which live until the VM dies, as in KVM.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <mutex>
 #include <vector>
 
 #include "base/mutex.h"
+#include "kvm/eventfd.h"
+#include "kvm/irqchip/apic_bus.h"
 #include "kvm/memslots.h"
 #include "kvm/system.h"
 
 namespace skvm::kvm {
 
 class Vcpu;
+namespace irq {
+class Irqchip;
+class PitTimer;
+}
 
 class Vm {
  public:
@@ -41,6 +48,38 @@ class Vm {
   uint64_t tss_addr() const;
   uint64_t identity_map_addr() const;
   size_t vcpu_count() const;
+  // The i-th vCPU in creation order, or nullptr (for the APIC bus).
+  Vcpu* vcpu_by_index(size_t i) const;
+
+  // api.rst: KVM_CREATE_IRQCHIP (x86.c: EEXIST when present, EINVAL once a
+  // vCPU exists).
+  int create_irqchip();
+  // The in-kernel irqchip's two halves (nullptr before KVM_CREATE_IRQCHIP).
+  // Published once, never replaced: safe to read from any thread.
+  irq::ApicBus* apic_bus() const { return apic_bus_.load(std::memory_order_acquire); }
+  irq::IrqchipPort* irqchip_port() const;
+  irq::Irqchip* irqchip() const { return irqchip_.load(std::memory_order_acquire); }
+  bool irqchip_in_kernel() const { return irqchip() != nullptr; }
+  // irqchip.c: kvm_set_irq from user space (KVM_USERSPACE_IRQ_SOURCE_ID):
+  // >0 delivered to that many targets, 0 coalesced, <0 masked/ignored;
+  // -ENXIO without an in-kernel irqchip. Callable from any thread.
+  int set_irq(uint32_t gsi, int level, bool line_status);
+
+  // api.rst: KVM_CREATE_PIT2 (x86.c: EEXIST when present, ENOENT without
+  // an in-kernel irqchip; flags are not checked).
+  int create_pit2(uint32_t flags);
+  // nullptr before KVM_CREATE_PIT2; published once.
+  irq::PitTimer* pit() const { return pit_.load(std::memory_order_acquire); }
+
+  // api.rst: KVM_IOEVENTFD / KVM_IRQFD (eventfd.c). 0 or -errno.
+  int ioeventfd(const kvm_ioeventfd& args) { return ioeventfds_.ioctl(args); }
+  int irqfd(const kvm_irqfd& args);
+
+  // The in-kernel devices on the PIO and MMIO buses (PIC, ELCR, PIT, port
+  // 0x61, IOAPIC, ioeventfds). False when nothing claims the access (the
+  // vCPU then exits to user space). `data` holds `size` bytes. Any thread.
+  bool pio(uint16_t port, bool is_write, unsigned size, void* data);
+  bool mmio(uint64_t gpa, bool is_write, unsigned size, void* data);
 
  private:
   const System& system_;
@@ -49,6 +88,15 @@ class Vm {
   std::vector<std::unique_ptr<Vcpu>> vcpus_ SKVM_GUARDED_BY(mu_);
   uint64_t tss_addr_ SKVM_GUARDED_BY(mu_) = 0;
   uint64_t identity_map_addr_ SKVM_GUARDED_BY(mu_) = 0xfffbc000;  // KVM's default
+  // Owned here, published through the atomics below (created once).
+  std::unique_ptr<irq::ApicBus> apic_bus_owner_ SKVM_GUARDED_BY(mu_);
+  std::unique_ptr<irq::Irqchip> irqchip_owner_ SKVM_GUARDED_BY(mu_);
+  std::unique_ptr<irq::PitTimer> pit_owner_ SKVM_GUARDED_BY(mu_);
+  std::unique_ptr<Irqfds> irqfds_ SKVM_GUARDED_BY(mu_);  // from the first KVM_IRQFD
+  Ioeventfds ioeventfds_;
+  std::atomic<irq::ApicBus*> apic_bus_{nullptr};
+  std::atomic<irq::PitTimer*> pit_{nullptr};
+  std::atomic<irq::Irqchip*> irqchip_{nullptr};
 };
 
 }  // namespace skvm::kvm

@@ -1,16 +1,25 @@
 // Port I/O of the VMM's guest devices: turns one KVM_EXIT_IO into device
 // reads and writes.
-//   0x3f8-0x3ff  COM1 (Uart8250)
+//   0x3f8-0x3ff  COM1 (Uart8250, IRQ 4)
 //   0xf4         isa-debug-exit (QEMU's convention, see exit_status.h)
+// With enable_pc_devices() (kernel boots, -k), also:
+//   0x60, 0x64   i8042 (reset)           0x70, 0x71   CMOS RTC
+//   0xcf8-0xcff  PCI host bridge         0xcf9        reset control register
+//   0x600-0x605  ACPI PM1a event/control (power-off)
 // Any other port: reads return all ones, writes are ignored (traced when
-// `trace` is non-null).
+// `trace` is non-null). handle() and receive_console() are serialised by an
+// internal mutex, so vCPU threads and the console thread may call them.
 #pragma once
 
 #include <cstdint>
 #include <cstdio>
+#include <memory>
+#include <mutex>
 #include <optional>
 
+#include "vmm/pc_devices.h"
 #include "vmm/uart8250.h"
+#include "vmm/virtio_blk.h"
 
 namespace skvm::vmm {
 
@@ -21,20 +30,46 @@ class IoBus {
   // `console` receives the UART output; `trace` (nullable) the --verbose log.
   IoBus(std::FILE* console, std::FILE* trace) : uart_(console), trace_(trace) {}
 
+  // Adds the PC platform devices (see above). `reset_status` is the exit
+  // status returned when the guest resets the machine.
+  void enable_pc_devices(CmosRtc::Clock clock, uint64_t mem_size, int reset_status);
+
   // api.rst: KVM_EXIT_IO. `data` holds count * size bytes (count > 1 for
   // REP INS/OUTS); for an IN this fills it. Returns the VMM exit status when
-  // the guest asked to stop (isa-debug-exit).
+  // the guest asked to stop (isa-debug-exit, power-off, reset).
   std::optional<int> handle(bool in, uint16_t port, uint8_t size, uint32_t count,
                             uint8_t* data);
 
+  // MMIO devices (virtio-mmio), at [base, base + VirtioMmioBlock::kWindowSize).
+  void add_virtio_block(uint64_t base, std::unique_ptr<VirtioMmioBlock> device);
+  // api.rst: KVM_EXIT_MMIO. Returns false when no device claims `addr`.
+  bool handle_mmio(uint64_t addr, uint8_t* data, uint32_t len, bool is_write);
+
+  // Console input for the UART; returns the bytes taken.
+  size_t receive_console(const uint8_t* data, size_t n);
+
+  int reset_status() const { return reset_status_; }
+  Uart8250& uart() { return uart_; }
   const Uart8250& uart() const { return uart_; }
 
  private:
+  std::optional<uint32_t> read_wide(uint16_t port, uint8_t size);
+  std::optional<int> write_wide(uint16_t port, uint8_t size, uint32_t value);
   uint8_t read_byte(uint16_t port);
-  void write_byte(uint16_t port, uint8_t value);
+  std::optional<int> write_byte(uint16_t port, uint8_t value);
+  std::optional<int> event_status(PlatformEvent event, uint16_t port);
 
+  std::mutex mutex_;
   Uart8250 uart_;
   std::FILE* trace_;
+  bool pc_devices_ = false;
+  int reset_status_ = 0;
+  std::unique_ptr<CmosRtc> cmos_;
+  I8042 i8042_;
+  PciHost pci_;
+  AcpiPm acpi_;
+  uint64_t virtio_base_ = 0;
+  std::unique_ptr<VirtioMmioBlock> virtio_blk_;
 };
 
 }  // namespace skvm::vmm

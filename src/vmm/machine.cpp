@@ -11,6 +11,10 @@
 #include <cstring>
 #include <iterator>
 #include <memory>
+#include <thread>
+#include <unistd.h>
+
+#include "vmm/console.h"
 
 #include "vmm/disasm.h"
 #include "vmm/exit_status.h"
@@ -60,6 +64,31 @@ const char* suberror_name(uint32_t suberror) {
   }
 }
 
+kvm_segment flat_segment(uint16_t selector, bool code, bool code64) {
+  kvm_segment s{};
+  s.base = 0;
+  s.limit = 0xffffffff;
+  s.selector = selector;
+  s.type = code ? 0xb : 0x3;  // execute/read accessed, read/write accessed
+  s.present = 1;
+  s.db = code64 ? 0 : 1;
+  s.s = 1;
+  s.l = code64 ? 1 : 0;
+  s.g = 1;
+  return s;
+}
+
+kvm_segment real_segment(uint16_t selector, bool code) {
+  kvm_segment s{};
+  s.base = static_cast<uint64_t>(selector) << 4;
+  s.limit = 0xffff;
+  s.selector = selector;
+  s.type = code ? 0xb : 0x3;
+  s.present = 1;
+  s.s = 1;
+  return s;
+}
+
 }  // namespace
 
 const char* exit_reason_name(uint32_t reason) {
@@ -99,6 +128,12 @@ void Machine::create() {
   if (backend_.ioctl(vm_fd_, KVM_CHECK_EXTENSION, KVM_CAP_SET_TSS_ADDR) > 0) {
     vm_ioctl(KVM_SET_TSS_ADDR, kTssAddr, "KVM_SET_TSS_ADDR");
   }
+  if (config_.want_irqchip) setup_irqchip();
+  if (config_.cpus > 1 && !irqchip_) {
+    throw VmmError(who + "-c " + std::to_string(config_.cpus) +
+                   " needs the in-kernel irqchip (KVM_CAP_IRQCHIP) to start the other CPUs; "
+                   "this backend lacks it: use -c 1");
+  }
 
   void* mem = mmap(nullptr, config_.mem_bytes, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -114,36 +149,64 @@ void Machine::create() {
   // SAFETY: api.rst: userspace_addr is the client's mapping of the slot;
   // mem_ stays mapped, mem_bytes long, until the VM is closed (release()).
   region.userspace_addr = reinterpret_cast<uintptr_t>(mem_);
-  vm_ioctl(KVM_SET_USER_MEMORY_REGION, ptr_arg(&region),
-           "KVM_SET_USER_MEMORY_REGION");
+  vm_ioctl(KVM_SET_USER_MEMORY_REGION, ptr_arg(&region), "KVM_SET_USER_MEMORY_REGION");
 
-  vcpu_fd_ = vm_ioctl(KVM_CREATE_VCPU, 0, "KVM_CREATE_VCPU");
   const int run_size = backend_.ioctl(system_fd_, KVM_GET_VCPU_MMAP_SIZE, 0);
   if (run_size < static_cast<int>(sizeof(kvm_run))) {
     throw VmmError(who + "KVM_GET_VCPU_MMAP_SIZE returned " + std::to_string(run_size));
   }
   run_size_ = static_cast<size_t>(run_size);
-  void* run = mmap(nullptr, run_size_, PROT_READ | PROT_WRITE, MAP_SHARED, vcpu_fd_, 0);
-  if (run == MAP_FAILED) throw VmmError(who + "mmap of the vCPU fd failed: " + errno_text(errno));
-  // SAFETY: api.rst 4.5: page 0 of the vCPU mapping is struct kvm_run, and
-  // the mapping is at least sizeof(kvm_run) bytes (checked above).
-  run_ = static_cast<kvm_run*>(run);
+  for (uint32_t i = 0; i < config_.cpus; ++i) {
+    auto v = std::make_unique<Vcpu>();
+    v->fd = vm_ioctl(KVM_CREATE_VCPU, i, "KVM_CREATE_VCPU");
+    void* run = mmap(nullptr, run_size_, PROT_READ | PROT_WRITE, MAP_SHARED, v->fd, 0);
+    if (run == MAP_FAILED) {
+      backend_.close(v->fd);
+      throw VmmError(who + "mmap of the vCPU fd failed: " + errno_text(errno));
+    }
+    // SAFETY: api.rst 4.5: page 0 of the vCPU mapping is struct kvm_run, and
+    // the mapping is at least sizeof(kvm_run) bytes (checked above).
+    v->run = static_cast<kvm_run*>(run);
+    setup_cpuid(*v, i);
+    vcpus_.push_back(std::move(v));
+  }
+}
 
-  setup_cpuid();
-  setup_vcpu_state();
+void Machine::setup_irqchip() {
+  // api.rst: KVM_CREATE_IRQCHIP (PIC pair + IOAPIC, LAPIC per vCPU created
+  // afterwards) and KVM_CREATE_PIT2, both before any KVM_CREATE_VCPU.
+  if (backend_.ioctl(vm_fd_, KVM_CHECK_EXTENSION, KVM_CAP_IRQCHIP) <= 0) {
+    if (config_.trace) {
+      std::fprintf(config_.trace,
+                   "softkvm: --backend %s lacks KVM_CAP_IRQCHIP: no interrupts, the console is polled\n",
+                   backend_.name);
+    }
+    return;
+  }
+  vm_ioctl(KVM_CREATE_IRQCHIP, 0, "KVM_CREATE_IRQCHIP");
+  irqchip_ = true;
+  if (backend_.ioctl(vm_fd_, KVM_CHECK_EXTENSION, KVM_CAP_PIT2) > 0) {
+    kvm_pit_config pit{};
+    vm_ioctl(KVM_CREATE_PIT2, ptr_arg(&pit), "KVM_CREATE_PIT2");
+  } else if (config_.trace) {
+    std::fprintf(config_.trace, "softkvm: --backend %s lacks KVM_CAP_PIT2: no i8254 timer\n", backend_.name);
+  }
+  if (config_.trace) std::fprintf(config_.trace, "softkvm: in-kernel irqchip and PIT created\n");
 }
 
 Machine::~Machine() { release(); }
 
 void Machine::release() {
-  if (run_) munmap(run_, run_size_);
-  if (vcpu_fd_ >= 0) backend_.close(vcpu_fd_);
+  for (auto& v : vcpus_) {
+    if (v->run) munmap(v->run, run_size_);
+    if (v->fd >= 0) backend_.close(v->fd);
+  }
+  vcpus_.clear();
   if (vm_fd_ >= 0) backend_.close(vm_fd_);
   if (mem_) munmap(mem_, config_.mem_bytes);
   if (system_fd_ >= 0) backend_.close(system_fd_);
-  run_ = nullptr;
   mem_ = nullptr;
-  vcpu_fd_ = vm_fd_ = system_fd_ = -1;
+  vm_fd_ = system_fd_ = -1;
 }
 
 int Machine::vm_ioctl(unsigned long request, unsigned long arg, const char* what) {
@@ -152,13 +215,13 @@ int Machine::vm_ioctl(unsigned long request, unsigned long arg, const char* what
   return r;
 }
 
-int Machine::vcpu_ioctl(unsigned long request, unsigned long arg, const char* what) {
-  const int r = backend_.ioctl(vcpu_fd_, request, arg);
+int Machine::vcpu_ioctl(const Vcpu& v, unsigned long request, unsigned long arg, const char* what) {
+  const int r = backend_.ioctl(v.fd, request, arg);
   if (r < 0) throw VmmError(std::string("--backend ") + backend_.name + ": " + what + " failed: " + errno_text(errno));
   return r;
 }
 
-void Machine::setup_cpuid() {
+void Machine::setup_cpuid(const Vcpu& v, uint32_t index) {
   // api.rst: KVM_SET_CPUID2 before the first KVM_RUN, with what
   // KVM_GET_SUPPORTED_CPUID offers (what every real client does).
   if (backend_.ioctl(system_fd_, KVM_CHECK_EXTENSION, KVM_CAP_EXT_CPUID) <= 0) return;
@@ -172,54 +235,159 @@ void Machine::setup_cpuid() {
     throw VmmError(std::string("--backend ") + backend_.name +
                    ": KVM_GET_SUPPORTED_CPUID failed: " + errno_text(errno));
   }
-  vcpu_ioctl(KVM_SET_CPUID2, ptr_arg(cpuid), "KVM_SET_CPUID2");
-}
-
-void Machine::setup_vcpu_state() {
-  kvm_sregs sregs{};
-  vcpu_ioctl(KVM_GET_SREGS, ptr_arg(&sregs), "KVM_GET_SREGS");
-  if (config_.mode == GuestMode::kLong) {
-    write_long_mode_tables(mem_, config_.mem_bytes);
-    set_long_mode_sregs(sregs);
-  } else {
-    set_real_mode_sregs(sregs);
+  // Each vCPU reports its own initial APIC ID (SDM Vol. 2A, CPUID leaf 01H
+  // EBX[31:24]; leaves 0BH/1FH EDX), as QEMU and kvmtool set it.
+  for (uint32_t i = 0; i < cpuid->nent; ++i) {
+    kvm_cpuid_entry2& e = cpuid->entries[i];
+    if (e.function == 1) e.ebx = (e.ebx & 0x00ffffffu) | (index << 24);
+    if (e.function == 0xb || e.function == 0x1f) e.edx = index;
   }
-  vcpu_ioctl(KVM_SET_SREGS, ptr_arg(&sregs), "KVM_SET_SREGS");
-  kvm_regs regs = entry_regs(config_.mode, config_.mem_bytes);
-  vcpu_ioctl(KVM_SET_REGS, ptr_arg(&regs), "KVM_SET_REGS");
+  vcpu_ioctl(v, KVM_SET_CPUID2, ptr_arg(cpuid), "KVM_SET_CPUID2");
 }
 
-void Machine::load(const std::vector<uint8_t>& image) {
-  const uint64_t addr = load_address(config_.mode);
+void Machine::load_flat(const std::vector<uint8_t>& image, GuestMode mode) {
+  const uint64_t addr = load_address(mode);
   // The CLI checked image.size() <= max_image_size(mode, mem_bytes).
-  if (image.size() > max_image_size(config_.mode, config_.mem_bytes)) {
+  if (image.size() > max_image_size(mode, config_.mem_bytes)) {
     throw VmmError("image does not fit in guest memory");
   }
-  // SAFETY: addr + image.size() <= mem_bytes (max_image_size above).
-  std::memcpy(mem_ + addr, image.data(), image.size());
+  memory().write(addr, image.data(), image.size());
+  EntryState entry;
+  const kvm_regs regs = entry_regs(mode, config_.mem_bytes);
+  entry.rip = regs.rip;
+  entry.rsp = regs.rsp;
+  if (mode == GuestMode::kLong) {
+    write_long_mode_tables(mem_, config_.mem_bytes);
+    entry.mode = EntryMode::kLong64;
+    entry.code_selector = kCode64Selector;
+    entry.data_selector = kData64Selector;
+  } else {
+    entry.mode = EntryMode::kReal16;
+  }
+  set_entry(entry);
+}
+
+void Machine::set_entry(const EntryState& entry) {
+  const Vcpu& v = *vcpus_.at(0);
+  kvm_sregs sregs{};
+  vcpu_ioctl(v, KVM_GET_SREGS, ptr_arg(&sregs), "KVM_GET_SREGS");
+  kvm_regs regs{};
+  regs.rflags = 0x2;
+  regs.rip = entry.rip;
+  regs.rsp = entry.rsp;
+  regs.rax = entry.rax;
+  regs.rbx = entry.rbx;
+  regs.rsi = entry.rsi;
+  if (entry.mode == EntryMode::kReal16) {
+    sregs.cs = real_segment(entry.real_code_segment, true);
+    sregs.ds = sregs.es = sregs.fs = sregs.gs = sregs.ss = real_segment(entry.real_segment, false);
+  } else {
+    const bool long64 = entry.mode == EntryMode::kLong64;
+    sregs.cs = flat_segment(entry.code_selector, true, long64);
+    sregs.ds = sregs.es = sregs.fs = sregs.gs = sregs.ss = flat_segment(entry.data_selector, false, false);
+    sregs.gdt.base = kGdtAddr;
+    sregs.gdt.limit = 4 * 8 - 1;
+    if (long64) {
+      sregs.cr3 = kPml4Addr;
+      sregs.cr4 = kCr4Pae;
+      sregs.cr0 = kCr0Pe | kCr0Mp | kCr0Et | kCr0Ne | kCr0Wp | kCr0Pg;
+      sregs.efer = kEferLme | kEferLma;
+    } else {
+      // Multiboot 3.2: CR0.PE set, paging off.
+      sregs.cr0 = kCr0Pe | kCr0Et;
+      sregs.cr4 = 0;
+      sregs.efer = 0;
+    }
+  }
+  vcpu_ioctl(v, KVM_SET_SREGS, ptr_arg(&sregs), "KVM_SET_SREGS");
+  vcpu_ioctl(v, KVM_SET_REGS, ptr_arg(&regs), "KVM_SET_REGS");
+}
+
+void Machine::set_irq_line(uint32_t irq, bool level) {
+  if (!irqchip_) return;
+  kvm_irq_level line{};
+  line.irq = irq;
+  line.level = level ? 1 : 0;
+  // api.rst: KVM_IRQ_LINE; a failure here is not fatal for the guest.
+  if (backend_.ioctl(vm_fd_, KVM_IRQ_LINE, ptr_arg(&line)) < 0 && config_.trace) {
+    std::fprintf(config_.trace, "softkvm: KVM_IRQ_LINE %u failed: %s\n", irq, std::strerror(errno));
+  }
+}
+
+uint64_t Machine::total_exits() const {
+  uint64_t n = 0;
+  for (const auto& v : vcpus_) {
+    for (const auto& c : v->exits) n += c.load(std::memory_order_relaxed);
+  }
+  return n;
+}
+
+void Machine::print_stats(std::chrono::steady_clock::duration elapsed) const {
+  const double secs = std::chrono::duration<double>(elapsed).count();
+  std::fprintf(stderr, "softkvm: --stats: %.3f s, %u vCPU(s), %" PRIu64 " exits\n", secs, config_.cpus,
+               total_exits());
+  for (size_t r = 0; r <= kExitReasons; ++r) {
+    uint64_t n = 0;
+    for (const auto& v : vcpus_) n += v->exits[r].load(std::memory_order_relaxed);
+    if (n == 0) continue;
+    std::fprintf(stderr, "  %-26s %12" PRIu64 "  (%.0f/s)\n",
+                 r == kExitReasons ? "other" : exit_reason_name(static_cast<uint32_t>(r)), n,
+                 secs > 0 ? static_cast<double>(n) / secs : 0.0);
+  }
+  // DEVIATION: the KVM ABI reports no retired-instruction count, so guest
+  // MIPS cannot be measured by a plain KVM client.
+  std::fprintf(stderr, "  guest MIPS: unavailable (no instruction counter in the KVM ABI)\n");
 }
 
 int Machine::run(IoBus& io) {
+  const auto start = std::chrono::steady_clock::now();
+  std::vector<std::thread> threads;
+  for (uint32_t i = 1; i < config_.cpus; ++i) {
+    threads.emplace_back([this, i, &io, start] {
+      const int status = run_vcpu(i, io);
+      // One vCPU ending ends the machine: the others may be blocked in KVM_RUN.
+      if (config_.stats) print_stats(std::chrono::steady_clock::now() - start);
+      std::fflush(stdout);
+      Console::restore_terminal();
+      _exit(status);
+    });
+  }
+  const int status = run_vcpu(0, io);
+  if (config_.stats) print_stats(std::chrono::steady_clock::now() - start);
+  if (!threads.empty()) {
+    std::fflush(stdout);
+    Console::restore_terminal();
+    _exit(status);
+  }
+  return status;
+}
+
+int Machine::run_vcpu(uint32_t index, IoBus& io) {
+  Vcpu& v = *vcpus_[index];
+  kvm_run* run = v.run;
+  if (index == 0 && config_.trace) {
+    std::fprintf(config_.trace, "softkvm: [stage] entry: vCPU 0 enters the guest\n");
+  }
   for (;;) {
-    const int r = backend_.ioctl(vcpu_fd_, KVM_RUN, 0);
+    const int r = backend_.ioctl(v.fd, KVM_RUN, 0);
     if (r < 0) {
       if (errno == EINTR || errno == EAGAIN) continue;
       const int err = errno;
       std::fflush(stdout);
-      std::fprintf(stderr, "softkvm: KVM_RUN failed: %s\n", std::strerror(err));
+      std::fprintf(stderr, "softkvm: vCPU %u: KVM_RUN failed: %s\n", index, std::strerror(err));
       return kExitGuestFailed;
     }
-    ++exits_;
-    switch (run_->exit_reason) {
+    v.exits[std::min<size_t>(run->exit_reason, kExitReasons)].fetch_add(1, std::memory_order_relaxed);
+    switch (run->exit_reason) {
       case KVM_EXIT_IO: {
-        if (run_->io.data_offset + static_cast<uint64_t>(run_->io.count) * run_->io.size > run_size_) {
-          return report_failure("KVM_EXIT_IO data outside the vCPU mapping");
+        if (run->io.data_offset + static_cast<uint64_t>(run->io.count) * run->io.size > run_size_) {
+          return report_failure(v, "KVM_EXIT_IO data outside the vCPU mapping");
         }
         // SAFETY: api.rst: data_offset is an offset into the kvm_run mapping
         // (the PIO page) holding count * size bytes, bounds-checked above.
-        uint8_t* data = reinterpret_cast<uint8_t*>(run_) + run_->io.data_offset;
-        const auto status = io.handle(run_->io.direction == KVM_EXIT_IO_IN, run_->io.port,
-                                      run_->io.size, run_->io.count, data);
+        uint8_t* data = reinterpret_cast<uint8_t*>(run) + run->io.data_offset;
+        const auto status = io.handle(run->io.direction == KVM_EXIT_IO_IN, run->io.port,
+                                      run->io.size, run->io.count, data);
         if (status) {
           std::fflush(stdout);
           return *status;
@@ -228,59 +396,85 @@ int Machine::run(IoBus& io) {
       }
       case KVM_EXIT_HLT:
         std::fflush(stdout);
-        if (config_.trace) std::fprintf(config_.trace, "softkvm: guest halted after %" PRIu64 " exits\n", exits_);
+        if (config_.trace) {
+          std::fprintf(config_.trace, "softkvm: guest halted after %" PRIu64 " exits (vCPU %u)%s\n", total_exits(), index,
+                       config_.kernel_mode && !irqchip_ ? " (no irqchip: no interrupt can wake it)" : "");
+        }
         return kExitGuestHalted;
       case KVM_EXIT_INTR:
         break;
       case KVM_EXIT_MMIO:
-        return report_failure("unexpected MMIO (no device at this address)");
+        if (io.handle_mmio(run->mmio.phys_addr, run->mmio.data, std::min<uint32_t>(run->mmio.len, 8),
+                           run->mmio.is_write != 0)) {
+          break;
+        }
+        if (!config_.kernel_mode) return report_failure(v, "unexpected MMIO (no device at this address)");
+        // A kernel probes absent devices: reads see all ones, writes vanish.
+        if (!run->mmio.is_write) std::memset(run->mmio.data, 0xff, sizeof run->mmio.data);
+        if (config_.trace) {
+          std::fprintf(config_.trace, "softkvm: unhandled mmio %s of %u bytes at %#llx\n",
+                       run->mmio.is_write ? "write" : "read", run->mmio.len,
+                       static_cast<unsigned long long>(run->mmio.phys_addr));
+        }
+        break;
       case KVM_EXIT_SHUTDOWN:
-        return report_failure("the guest shut down (triple fault)");
+        if (config_.kernel_mode) {
+          // A triple fault resets a PC (reboot=t, or a crash).
+          report_failure(v, "the guest shut down (triple fault): machine reset");
+          return io.reset_status();
+        }
+        return report_failure(v, "the guest shut down (triple fault)");
+      case KVM_EXIT_SYSTEM_EVENT:
+        std::fflush(stdout);
+        if (run->system_event.type == KVM_SYSTEM_EVENT_SHUTDOWN) return kExitGuestPowerOff;
+        if (run->system_event.type == KVM_SYSTEM_EVENT_RESET) return io.reset_status();
+        return report_failure(v, "unexpected system event");
       case KVM_EXIT_INTERNAL_ERROR:
-        return report_failure("KVM could not run the guest");
+        return report_failure(v, "KVM could not run the guest");
       case KVM_EXIT_FAIL_ENTRY:
-        return report_failure("VM entry failed");
+        return report_failure(v, "VM entry failed");
       default:
-        return report_failure("unexpected exit");
+        return report_failure(v, "unexpected exit");
     }
   }
 }
 
-int Machine::report_failure(const char* headline) {
+int Machine::report_failure(const Vcpu& v, const char* headline) {
+  const kvm_run* exit = v.run;  // this vCPU's exit
   std::fflush(stdout);
   FILE* e = stderr;
-  const uint32_t reason = run_->exit_reason;
+  const uint32_t reason = exit->exit_reason;
   std::fprintf(e, "softkvm: guest stopped: %s: %s (exit reason %u)\n", headline,
                exit_reason_name(reason), reason);
   switch (reason) {
     case KVM_EXIT_MMIO: {
       uint64_t value = 0;
       // SAFETY: mmio.data is 8 bytes; len is clamped to it.
-      std::memcpy(&value, run_->mmio.data, std::min<uint32_t>(run_->mmio.len, 8));
-      std::fprintf(e, "  mmio: %s of %u bytes at gpa %#" PRIx64 "%s", run_->mmio.is_write ? "write" : "read",
-                   run_->mmio.len, static_cast<uint64_t>(run_->mmio.phys_addr),
-                   run_->mmio.is_write ? "" : "\n");
-      if (run_->mmio.is_write) std::fprintf(e, ", value %#" PRIx64 "\n", value);
+      std::memcpy(&value, exit->mmio.data, std::min<uint32_t>(exit->mmio.len, 8));
+      std::fprintf(e, "  mmio: %s of %u bytes at gpa %#" PRIx64 "%s", exit->mmio.is_write ? "write" : "read",
+                   exit->mmio.len, static_cast<uint64_t>(exit->mmio.phys_addr),
+                   exit->mmio.is_write ? "" : "\n");
+      if (exit->mmio.is_write) std::fprintf(e, ", value %#" PRIx64 "\n", value);
       break;
     }
     case KVM_EXIT_INTERNAL_ERROR:
-      std::fprintf(e, "  suberror: %s (%u)\n", suberror_name(run_->internal.suberror),
-                   run_->internal.suberror);
-      for (uint32_t i = 0; i < run_->internal.ndata && i < std::size(run_->internal.data); ++i) {
-        std::fprintf(e, "  data[%u] = %#llx\n", i, static_cast<unsigned long long>(run_->internal.data[i]));
+      std::fprintf(e, "  suberror: %s (%u)\n", suberror_name(exit->internal.suberror),
+                   exit->internal.suberror);
+      for (uint32_t i = 0; i < exit->internal.ndata && i < std::size(exit->internal.data); ++i) {
+        std::fprintf(e, "  data[%u] = %#llx\n", i, static_cast<unsigned long long>(exit->internal.data[i]));
       }
       break;
     case KVM_EXIT_FAIL_ENTRY:
       std::fprintf(e, "  hardware_entry_failure_reason: %#llx\n",
-                   static_cast<unsigned long long>(run_->fail_entry.hardware_entry_failure_reason));
+                   static_cast<unsigned long long>(exit->fail_entry.hardware_entry_failure_reason));
       break;
     default:
       break;
   }
   kvm_regs regs{};
   kvm_sregs sregs{};
-  if (backend_.ioctl(vcpu_fd_, KVM_GET_REGS, ptr_arg(&regs)) < 0 ||
-      backend_.ioctl(vcpu_fd_, KVM_GET_SREGS, ptr_arg(&sregs)) < 0) {
+  if (backend_.ioctl(v.fd, KVM_GET_REGS, ptr_arg(&regs)) < 0 ||
+      backend_.ioctl(v.fd, KVM_GET_SREGS, ptr_arg(&sregs)) < 0) {
     std::fprintf(e, "  (registers unavailable: %s)\n", std::strerror(errno));
     return kExitGuestFailed;
   }

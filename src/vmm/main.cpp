@@ -1,7 +1,8 @@
 // `softkvm`: the command-line front of softkvm.
+//   softkvm run -k KERNEL [-i INITRD] [-p PARAMS] [-m MiB] [-c CPUS] [--backend soft|host] ...
 //   softkvm run --flat FILE [--mode long|real] [--mem MiB] [--backend soft|host] [--verbose]
 //   softkvm exec [--] CMD [ARGS...]
-// See src/vmm/README.md for the machine model and the exit statuses.
+// See src/vmm/README.md and docs/vmm.md for the machine model and the exit statuses.
 #include <fcntl.h>
 #include <link.h>
 #include <sys/stat.h>
@@ -9,17 +10,23 @@
 
 #include <CLI/CLI.hpp>
 #include <cerrno>
+#include <chrono>
 #include <climits>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <string>
 #include <vector>
 
 #include "vmm/backend.h"
+#include "vmm/console.h"
 #include "vmm/exit_status.h"
+#include "vmm/firmware_tables.h"
 #include "vmm/io_bus.h"
+#include "vmm/linux_loader.h"
 #include "vmm/machine.h"
+#include "vmm/multiboot.h"
 #include "vmm/x86_setup.h"
 
 namespace skvm::vmm {
@@ -28,13 +35,28 @@ namespace {
 constexpr const char* kPreloadName = "libsoftkvm-preload.so";
 constexpr uint64_t kMinMemMiB = 1;
 constexpr uint64_t kMaxMemMiB = 3072;  // stay below the TSS at 0xfffbd000 and the PCI hole
+constexpr uint64_t kDefaultKernelMemMiB = 256;
+constexpr uint32_t kMaxCpus = 32;
+constexpr uint64_t kVirtioBlkBase = 0xd0000000;  // in the PCI hole, above the 3 GiB RAM limit
+constexpr uint32_t kVirtioBlkGsi = 5;      // the MP table must fit in the 1 KiB EBDA
+constexpr const char* kDefaultParams =
+    "console=ttyS0 earlyprintk=ttyS0 reboot=k panic=-1 i8042.noaux i8042.nomux i8042.nopnp i8042.dumbkbd";
 
 struct RunOptions {
   std::string flat;
   std::string mode = "long";
-  uint64_t mem_mib = 64;
+  std::string kernel;
+  std::string initrd;
+  std::string params;
+  std::string disk;
+  std::string entry = "64";
+  uint64_t mem_mib = 0;
+  bool mem_given = false;  // else the default of the mode
+  uint32_t cpus = 1;
+  int reset_status = kExitGuestReset;
   std::string backend = "soft";
   bool verbose = false;
+  bool stats = false;
 };
 
 int fail(const std::string& message) {
@@ -43,8 +65,10 @@ int fail(const std::string& message) {
   return kExitUsage;
 }
 
-std::vector<uint8_t> read_image(const std::string& path, uint64_t max_size, const RunOptions& o) {
-  const std::string who = "--flat " + path + ": ";
+// Reads a whole regular file; `flag` names the option in messages ("--flat").
+std::vector<uint8_t> read_file(const std::string& flag, const std::string& path, uint64_t max_size,
+                               const std::string& too_big_hint) {
+  const std::string who = flag + " " + path + ": ";
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) throw VmmError(who + "cannot open: " + std::strerror(errno));
   struct stat st {};
@@ -60,8 +84,7 @@ std::vector<uint8_t> read_image(const std::string& path, uint64_t max_size, cons
   if (size > max_size) {
     ::close(fd);
     throw VmmError(who + std::to_string(size) + " bytes do not fit in guest memory (at most " +
-                   std::to_string(max_size) + " bytes with --mode " + o.mode + " --mem " +
-                   std::to_string(o.mem_mib) + ")");
+                   std::to_string(max_size) + " bytes" + too_big_hint + ")");
   }
   std::vector<uint8_t> image(size);
   size_t done = 0;
@@ -79,7 +102,14 @@ std::vector<uint8_t> read_image(const std::string& path, uint64_t max_size, cons
   return image;
 }
 
-int run_command(const RunOptions& o) {
+void trace_stage(std::FILE* trace, const char* what) {
+  if (!trace) return;
+  static const auto start = std::chrono::steady_clock::now();
+  const double t = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::fprintf(trace, "softkvm: [stage %8.3f s] %s\n", t, what);
+}
+
+int run_flat(const RunOptions& o, const KvmBackend& backend) {
   GuestMode mode;
   if (o.mode == "long") {
     mode = GuestMode::kLong;
@@ -88,28 +118,159 @@ int run_command(const RunOptions& o) {
   } else {
     return fail("run: unknown --mode '" + o.mode + "' (expected long or real)");
   }
+  MachineConfig config;
+  config.mem_bytes = o.mem_mib << 20;
+  config.trace = o.verbose ? stderr : nullptr;
+  config.stats = o.stats;
+  const auto image = read_file("--flat", o.flat, max_image_size(mode, config.mem_bytes),
+                               " with --mode " + o.mode + " --mem " + std::to_string(o.mem_mib));
+  Machine machine(backend, config);
+  machine.load_flat(image, mode);
+  if (config.trace) {
+    std::fprintf(config.trace, "softkvm: %zu bytes at %#llx, --mode %s, --mem %llu MiB, --backend %s\n",
+                 image.size(), static_cast<unsigned long long>(load_address(mode)), o.mode.c_str(),
+                 static_cast<unsigned long long>(o.mem_mib), backend.name);
+  }
+  IoBus io(stdout, config.trace);
+  return machine.run(io);
+}
+
+int run_kernel(const RunOptions& o, const KvmBackend& backend) {
+  MachineConfig config;
+  config.mem_bytes = o.mem_mib << 20;
+  config.cpus = o.cpus;
+  config.want_irqchip = true;
+  config.kernel_mode = true;
+  config.stats = o.stats;
+  config.trace = o.verbose ? stderr : nullptr;
+  std::FILE* trace = config.trace;
+  const std::string ram_hint = " with -m " + std::to_string(o.mem_mib);
+  const auto kernel = read_file("-k", o.kernel, config.mem_bytes, ram_hint);
+  const KernelFormat format = detect_kernel_format(kernel);
+  if (format == KernelFormat::kUnknown) {
+    throw VmmError("-k " + o.kernel + ": not a kernel (no bzImage header, no Multiboot header, not an x86-64 ELF)");
+  }
+  std::vector<uint8_t> initrd;
+  if (!o.initrd.empty()) initrd = read_file("-i", o.initrd, config.mem_bytes, ram_hint);
+  // --disk: a virtio-blk device on virtio-mmio, read-write when the file allows it.
+  int disk_fd = -1;
+  uint64_t disk_size = 0;
+  bool disk_read_only = false;
+  if (!o.disk.empty()) {
+    disk_fd = ::open(o.disk.c_str(), O_RDWR | O_CLOEXEC);
+    if (disk_fd < 0 && (errno == EACCES || errno == EROFS)) {
+      disk_fd = ::open(o.disk.c_str(), O_RDONLY | O_CLOEXEC);
+      disk_read_only = true;
+    }
+    if (disk_fd < 0) throw VmmError("--disk " + o.disk + ": cannot open: " + std::strerror(errno));
+    struct stat st {};
+    if (fstat(disk_fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size < 512) {
+      ::close(disk_fd);
+      throw VmmError("--disk " + o.disk + ": not a regular file of at least 512 bytes");
+    }
+    disk_size = static_cast<uint64_t>(st.st_size);
+  }
+  struct FdCloser {
+    int fd;
+    ~FdCloser() {
+      if (fd >= 0) ::close(fd);
+    }
+  } disk_closer{disk_fd};
+
+  Machine machine(backend, config);
+  const GuestMemory mem = machine.memory();
+  FirmwareConfig firmware;
+  firmware.cpus = o.cpus;
+  if (disk_fd >= 0) firmware.virtio.push_back({kVirtioBlkBase, VirtioMmioBlock::kWindowSize, kVirtioBlkGsi});
+  const AcpiLayout acpi = write_acpi_tables(mem, firmware);
+  write_mp_table(mem, firmware);
+
+  std::string cmdline = kDefaultParams;
+  if (!machine.has_irqchip()) cmdline += " noapic nolapic";  // nothing would answer at 0xfee00000
+  if (!o.params.empty()) cmdline += " " + o.params;
+
+  EntryState entry;
+  if (format == KernelFormat::kMultiboot) {
+    MultibootConfig mb;
+    mb.cmdline = o.params;  // a Multiboot kernel gets exactly -p
+    if (!o.initrd.empty()) mb.modules.push_back({&initrd, o.initrd});
+    entry = load_multiboot(mem, kernel, mb);
+  } else {
+    LinuxBootConfig lb;
+    lb.cmdline = cmdline;
+    lb.initrd = o.initrd.empty() ? nullptr : &initrd;
+    lb.initrd_name = o.initrd;
+    lb.rsdp_addr = acpi.rsdp;
+    lb.entry16 = o.entry == "16";
+    entry = load_linux(mem, kernel, lb);
+  }
+  if (trace) {
+    std::fprintf(trace, "softkvm: [stage] loader: %s, %s, %zu bytes; entry %#llx; -m %llu MiB, -c %u, --backend %s%s\n",
+                 o.kernel.c_str(), entry.loader, kernel.size(), static_cast<unsigned long long>(entry.rip),
+                 static_cast<unsigned long long>(o.mem_mib), o.cpus, backend.name,
+                 machine.has_irqchip() ? ", in-kernel irqchip" : ", no irqchip (polled console)");
+    if (!o.initrd.empty()) std::fprintf(trace, "softkvm: initrd %s, %zu bytes\n", o.initrd.c_str(), initrd.size());
+    std::fprintf(trace, "softkvm: command line: %s\n",
+                 format == KernelFormat::kMultiboot ? o.params.c_str() : cmdline.c_str());
+  }
+  machine.set_entry(entry);
+
+  IoBus io(stdout, trace);
+  io.enable_pc_devices([] { return std::time(nullptr); }, config.mem_bytes, o.reset_status);
+  io.uart().set_irq_callback([&machine](bool level) { machine.set_irq_line(Uart8250::kCom1Irq, level); });
+  if (disk_fd >= 0) {
+    auto blk = std::make_unique<VirtioMmioBlock>(mem, disk_fd, disk_size, disk_read_only, "softkvm-disk0");
+    blk->set_irq_callback([&machine](bool level) { machine.set_irq_line(kVirtioBlkGsi, level); });
+    io.add_virtio_block(kVirtioBlkBase, std::move(blk));
+    if (trace) {
+      std::fprintf(trace, "softkvm: --disk %s: virtio-blk (virtio-mmio) at %#llx, GSI %u, %llu sectors%s\n",
+                   o.disk.c_str(), static_cast<unsigned long long>(kVirtioBlkBase), kVirtioBlkGsi,
+                   static_cast<unsigned long long>(disk_size / 512), disk_read_only ? ", read-only" : "");
+    }
+  }
+  if (trace) {
+    trace_stage(trace, "setup done");
+    io.uart().set_first_byte_callback([trace] { trace_stage(trace, "first serial byte"); });
+    io.uart().set_line_callback([trace](const std::string& line) {
+      // Linux prints this right before it executes init (init/main.c).
+      if (line.find("Run /") != std::string::npos && line.find("as init process") != std::string::npos) {
+        trace_stage(trace, "userspace: the kernel starts init");
+      }
+    });
+  }
+  Console console(io);
+  console.start();
+  const int status = machine.run(io);
+  console.stop();
+  if (trace) std::fprintf(trace, "softkvm: exit status %d\n", status);
+  return status;
+}
+
+int run_command(RunOptions o) {
   const KvmBackend* backend = find_backend(o.backend);
   if (!backend) return fail("run: unknown --backend '" + o.backend + "' (expected soft or host)");
+  const bool kernel = !o.kernel.empty();
+  if (kernel == !o.flat.empty()) return fail("run: give exactly one of -k KERNEL or --flat FILE");
+  if (!kernel && (!o.initrd.empty() || !o.params.empty() || !o.disk.empty() || o.cpus != 1)) {
+    return fail("run: -i, -p, --disk and -c need -k KERNEL (not --flat)");
+  }
+  if (!o.mem_given) o.mem_mib = kernel ? kDefaultKernelMemMiB : 64;
   if (o.mem_mib < kMinMemMiB || o.mem_mib > kMaxMemMiB) {
     return fail("run: --mem " + std::to_string(o.mem_mib) + " out of range (" +
                 std::to_string(kMinMemMiB) + ".." + std::to_string(kMaxMemMiB) + " MiB)");
   }
-  MachineConfig config;
-  config.mode = mode;
-  config.mem_bytes = o.mem_mib << 20;
-  config.trace = o.verbose ? stderr : nullptr;
+  if (kernel && o.mem_mib < 2) return fail("run: -m " + std::to_string(o.mem_mib) + ": a kernel needs at least 2 MiB");
+  if (o.reset_status < 0 || o.reset_status > 255) {
+    return fail("run: --reset-status " + std::to_string(o.reset_status) + " out of range (0..255)");
+  }
+  if (o.entry != "64" && o.entry != "16") return fail("run: unknown --entry '" + o.entry + "' (expected 64 or 16)");
+  if (o.cpus < 1 || o.cpus > kMaxCpus) {
+    return fail("run: -c " + std::to_string(o.cpus) + " out of range (1.." + std::to_string(kMaxCpus) + ")");
+  }
   try {
-    const auto image = read_image(o.flat, max_image_size(mode, config.mem_bytes), o);
-    Machine machine(*backend, config);
-    machine.load(image);
-    if (config.trace) {
-      std::fprintf(config.trace, "softkvm: %zu bytes at %#llx, --mode %s, --mem %llu MiB, --backend %s\n",
-                   image.size(), static_cast<unsigned long long>(load_address(mode)), o.mode.c_str(),
-                   static_cast<unsigned long long>(o.mem_mib), backend->name);
-    }
-    IoBus io(stdout, config.trace);
-    return machine.run(io);
+    return kernel ? run_kernel(o, *backend) : run_flat(o, *backend);
   } catch (const VmmError& e) {
+    Console::restore_terminal();
     return fail(std::string("run: ") + e.what());
   }
 }
@@ -167,25 +328,38 @@ int exec_command(std::vector<std::string> args) {
 }
 
 constexpr const char* kExamples = R"(Examples:
-  softkvm run --flat build/guests/demo.bin                 # long mode, soft backend
-  softkvm run --flat build/guests/hello16.bin --mode real  # boot sector at 0x7c00
-  softkvm run --flat guest.bin --backend host --verbose    # the host's /dev/kvm
-  softkvm exec -- ./my-kvm-client --its-args               # any KVM client on softkvm
+  softkvm run -k /boot/vmlinuz -i initrd.img                # Linux on the soft backend
+  softkvm run -k vmlinuz -i initrd.img -c 2 -m 512 -p quiet  # 2 CPUs, 512 MiB, extra params
+  softkvm run -k mbkernel.bin -i module.txt --backend host   # a Multiboot kernel on /dev/kvm
+  softkvm run --flat build/guests/demo.bin                   # a flat binary in long mode
+  softkvm exec -- ./my-kvm-client --its-args                 # any KVM client on softkvm
 )";
 
-constexpr const char* kRunFooter = R"(The guest sees: RAM from 0; COM1 (8250 UART, port 0x3f8) -> stdout;
-isa-debug-exit at port 0xf4. Long mode: the image at 0x10000 with
-identity paging (>= 1 GiB, 2 MiB pages), RSP at the top of RAM.
-Real mode: the image at 0000:7c00.
+constexpr const char* kRunFooter = R"(Kernels (-k): a bzImage or vmlinux (Linux 64-bit boot protocol, zero page
+with e820, command line and initrd; --entry 16: the bzImage's real-mode setup
+code with a tiny firmware for INT 15h E820) or a Multiboot v1 kernel (32-bit
+entry, -i becomes module 0, -p its command line). The machine: RAM from 0 (-m,
+default 256 MiB), -c CPUs with the in-kernel irqchip and PIT when the backend
+has KVM_CAP_IRQCHIP (else one CPU, no interrupts, polled console), ACPI and
+MP tables, COM1 (16550A, IRQ 4) on stdin/stdout (raw terminal; Ctrl-A x
+quits), CMOS RTC, i8042 (reset), PCI host bridge, isa-debug-exit at 0xf4,
+--disk as virtio-blk over virtio-mmio at 0xd0000000, GSI 5 (in the DSDT).
+Linux gets: ")" "console=ttyS0 earlyprintk=ttyS0 reboot=k panic=-1 i8042.noaux i8042.nomux i8042.nopnp i8042.dumbkbd" R"(
+(+ "noapic nolapic" without an irqchip) followed by -p.
 
-Exit status: 0 the guest executed HLT; (v << 1) | 1 the guest wrote v to
-port 0xf4 (QEMU's isa-debug-exit); 2 bad command line, file or backend;
-4 the guest failed (shutdown, internal error, unexpected MMIO, KVM_RUN error).
+Flat binaries (--flat): long mode, the image at 0x10000 with identity paging
+(>= 1 GiB, 2 MiB pages), RSP at the top of RAM; or --mode real at 0000:7c00.
+
+Exit status: 0 the guest powered off (ACPI S5) or executed HLT (no irqchip);
+(v << 1) | 1 the guest wrote v to port 0xf4 (QEMU's isa-debug-exit);
+2 bad command line, file or backend; 4 the guest failed (shutdown, internal
+error, unexpected MMIO, KVM_RUN error); 6 (--reset-status) the guest reset
+the machine (reboot, or panic with panic=-1); 8 Ctrl-A x.
 
 Examples:
-  softkvm run --flat build/guests/demo.bin
+  softkvm run -k vmlinuz -i initrd.img --verbose --stats
+  softkvm run -k vmlinuz -i initrd.img -p "rdinit=/bin/sh" --reset-status 0
   softkvm run --flat build/guests/hello16.bin --mode real --backend host
-  softkvm run --flat guest.bin --mem 256 --verbose
 )";
 
 }  // namespace
@@ -204,16 +378,26 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.footer(kExamples);
 
-  RunOptions run_options;
-  CLI::App* run = app.add_subcommand("run", "Run a guest image on a KVM backend");
-  run->add_option("--flat", run_options.flat, "Flat binary to load and run")->required()->type_name("FILE");
-  run->add_option("--mode", run_options.mode, "CPU mode at entry: long or real")
-      ->capture_default_str()->type_name("MODE");
-  run->add_option("--mem", run_options.mem_mib, "Guest RAM in MiB (1..3072)")
-      ->capture_default_str()->type_name("MiB");
-  run->add_option("--backend", run_options.backend, "soft (libsoftkvm) or host (/dev/kvm)")
-      ->capture_default_str()->type_name("NAME");
-  run->add_flag("--verbose,-v", run_options.verbose, "Trace setup, unhandled port I/O and the exit to stderr");
+  RunOptions o;
+  CLI::App* run = app.add_subcommand("run", "Boot a kernel or run a flat binary on a KVM backend");
+  run->add_option("-k,--kernel", o.kernel, "Kernel: bzImage, vmlinux ELF or Multiboot v1")->type_name("FILE");
+  run->add_option("-i,--initrd", o.initrd, "Initial ramdisk (Linux) or module (Multiboot)")->type_name("FILE");
+  run->add_option("-p,--params,--append", o.params, "Kernel command line, appended to the defaults")
+      ->type_name("CMDLINE");
+  run->add_option("-c,--cpus", o.cpus, "Number of vCPUs (1..32; >1 needs the in-kernel irqchip)")
+      ->capture_default_str()->type_name("N");
+  run->add_option("--entry", o.entry, "bzImage entry: 64 (64-bit boot protocol) or 16 (real-mode setup code)")
+      ->capture_default_str()->type_name("64|16");
+  run->add_option("--disk", o.disk, "Raw disk image: virtio-blk on virtio-mmio (ACPI LNRO0005, /dev/vda)")->type_name("FILE");
+  run->add_option("--flat", o.flat, "Flat binary to load and run")->type_name("FILE");
+  run->add_option("--mode", o.mode, "--flat: CPU mode at entry: long or real")->capture_default_str()->type_name("MODE");
+  CLI::Option* mem_option = run->add_option("-m,--mem", o.mem_mib, "Guest RAM in MiB (1..3072; default 256 with -k, 64 with --flat)")
+      ->type_name("MiB");
+  run->add_option("--backend", o.backend, "soft (libsoftkvm) or host (/dev/kvm)")->capture_default_str()->type_name("NAME");
+  run->add_option("--reset-status", o.reset_status, "Exit status when the guest resets the machine")
+      ->capture_default_str()->type_name("N");
+  run->add_flag("--verbose,-v", o.verbose, "Trace setup, boot stages, unhandled I/O and the exit to stderr");
+  run->add_flag("--stats", o.stats, "Print exit counters per reason on stderr at the end");
   run->footer(kRunFooter);
 
   CLI::App* exec = app.add_subcommand(
@@ -232,6 +416,7 @@ int main(int argc, char** argv) {
     app.exit(e);
     return kExitUsage;
   }
-  if (run->parsed()) return run_command(run_options);
+  o.mem_given = mem_option->count() > 0;
+  if (run->parsed()) return run_command(o);
   return fail("exec: missing command (usage: softkvm exec -- CMD [ARGS...])");
 }

@@ -1,9 +1,14 @@
-// A transmit-only 8250/16550 UART (COM1 at 0x3f8 by default): what a guest
-// needs to print. Received data never arrives (RBR reads 0, LSR.DR clear).
+// A 16550A UART (COM1 at 0x3f8, IRQ 4): transmit to a FILE*, receive from a
+// byte queue the console fills, FIFO and the THRE / received-data
+// interrupts, loopback. The interrupt output is a level reported through a
+// callback on every change (the machine turns it into KVM_IRQ_LINE).
 #pragma once
 
 #include <cstdint>
 #include <cstdio>
+#include <deque>
+#include <functional>
+#include <string>
 
 namespace skvm::vmm {
 
@@ -11,6 +16,8 @@ class Uart8250 {
  public:
   static constexpr uint16_t kCom1Base = 0x3f8;
   static constexpr uint16_t kRegisterCount = 8;
+  static constexpr uint32_t kCom1Irq = 4;
+  static constexpr size_t kRxQueueLimit = 4096;
 
   // Bytes the guest transmits are written to `out` (not owned).
   explicit Uart8250(std::FILE* out) : out_(out) {}
@@ -19,14 +26,42 @@ class Uart8250 {
   uint8_t read(uint16_t offset);
   void write(uint16_t offset, uint8_t value);
 
+  // Queues bytes for the guest to read (RBR); raises the RX interrupt when
+  // enabled. Returns how many were taken (the queue holds kRxQueueLimit).
+  size_t receive(const uint8_t* data, size_t n);
+  size_t rx_pending() const { return rx_.size(); }
+
+  // Called with the new level of the interrupt output whenever it changes.
+  void set_irq_callback(std::function<void(bool)> cb) { irq_cb_ = std::move(cb); }
+  bool irq_level() const { return irq_level_; }
+
+  // Called once with the first byte the guest transmits (--verbose stages).
+  void set_first_byte_callback(std::function<void()> cb) { first_byte_cb_ = std::move(cb); }
+
+  // Called with each complete output line (without the newline); for the
+  // --verbose "userspace" stage.
+  void set_line_callback(std::function<void(const std::string&)> cb) { line_cb_ = std::move(cb); }
+
   uint64_t bytes_transmitted() const { return bytes_transmitted_; }
 
  private:
   bool dlab() const { return (lcr_ & 0x80) != 0; }
+  bool loopback() const { return (mcr_ & 0x10) != 0; }
+  uint8_t iir() const;
+  void update_irq();
+  void transmit(uint8_t value);
 
   std::FILE* out_;
+  std::function<void(bool)> irq_cb_;
+  std::function<void()> first_byte_cb_;
+  std::function<void(const std::string&)> line_cb_;
+  std::string line_;
+  std::deque<uint8_t> rx_;
   uint64_t bytes_transmitted_ = 0;
+  bool thre_pending_ = false;  // THR-empty interrupt not yet acknowledged
+  bool irq_level_ = false;
   uint8_t ier_ = 0;
+  uint8_t fcr_ = 0;
   uint8_t lcr_ = 0;
   uint8_t mcr_ = 0;
   uint8_t scr_ = 0;

@@ -63,6 +63,48 @@ std::vector<AbiRow> device_rows() {
          KVM_CAP_PIT2),
       vm("IrqLineWithoutIrqchipIsENXIO", KVM_IRQ_LINE,
          [](AbiContext& c) { return addr(c.make<kvm_irq_level>()); }, -1, ENXIO, nullptr, kIrq),
+      vm("IrqLineStatusWithoutIrqchipIsENXIO", KVM_IRQ_LINE_STATUS,
+         [](AbiContext& c) { return addr(c.make<kvm_irq_level>()); }, -1, ENXIO, nullptr,
+         KVM_CAP_IRQ_INJECT_STATUS),
+      vm("IrqLineWithIrqchipSucceeds", KVM_IRQ_LINE,
+         [](AbiContext& c) {
+           auto* l = c.make<kvm_irq_level>();
+           l->irq = 4;
+           l->level = 1;
+           return addr(l);
+         },
+         0, 0, irqchip, kIrq),
+      vm("CreatePit2WithoutIrqchipIsENOENT", KVM_CREATE_PIT2,
+         [](AbiContext& c) { return addr(c.make<kvm_pit_config>()); }, -1, ENOENT, nullptr,
+         KVM_CAP_PIT2),
+      vm("GetPit2WithoutPitIsENXIO", KVM_GET_PIT2,
+         [](AbiContext& c) { return addr(c.make<kvm_pit_state2>()); }, -1, ENXIO, irqchip,
+         KVM_CAP_PIT_STATE2),
+      vm("ReinjectControlWithoutPitIsENXIO", KVM_REINJECT_CONTROL,
+         [](AbiContext& c) { return addr(c.make<kvm_reinject_control>()); }, -1, ENXIO, irqchip,
+         KVM_CAP_REINJECT_CONTROL),
+      vm("SignalMsiWithoutIrqchipIsEINVAL", KVM_SIGNAL_MSI,
+         [](AbiContext& c) { return addr(c.make<kvm_msi>()); }, -1, EINVAL, nullptr,
+         KVM_CAP_SIGNAL_MSI),
+      vm("IrqfdWithoutIrqchipIsEINVAL", KVM_IRQFD,
+         [](AbiContext& c) { return addr(c.make<kvm_irqfd>()); }, -1, EINVAL, nullptr,
+         KVM_CAP_IRQFD),
+      vm("IoeventfdLength3IsEINVAL", KVM_IOEVENTFD,
+         [](AbiContext& c) {
+           auto* e = c.make<kvm_ioeventfd>();
+           e->len = 3;
+           return addr(e);
+         },
+         -1, EINVAL, nullptr, KVM_CAP_IOEVENTFD),
+      vm("IoeventfdDeassignOfBadFdIsEBADF", KVM_IOEVENTFD,
+         [](AbiContext& c) {
+           auto* e = c.make<kvm_ioeventfd>();
+           e->len = 1;
+           e->fd = -1;
+           e->flags = KVM_IOEVENTFD_FLAG_DEASSIGN;
+           return addr(e);
+         },
+         -1, EBADF, nullptr, KVM_CAP_IOEVENTFD),
       vm("GetClockSucceeds", KVM_GET_CLOCK,
          [](AbiContext& c) { return addr(c.make<kvm_clock_data>()); }, 0, 0, nullptr,
          KVM_CAP_ADJUST_CLOCK),

@@ -55,6 +55,13 @@ std::vector<AbiRow> system_rows() {
       // x86 KVM_USER_MEM_SLOTS (arch/x86/include/asm/kvm_host.h).
       {"CheckExtensionNrMemslotsIs32764", FdKind::kSystem, KVM_CHECK_EXTENSION,
        [](AbiContext&) { return static_cast<unsigned long>(KVM_CAP_NR_MEMSLOTS); }, 32764, 0},
+      {"CheckExtensionXsaveIs1", FdKind::kSystem, KVM_CHECK_EXTENSION,
+       [](AbiContext&) { return static_cast<unsigned long>(KVM_CAP_XSAVE); }, 1, 0},
+      {"CheckExtensionXcrsIs1", FdKind::kSystem, KVM_CHECK_EXTENSION,
+       [](AbiContext&) { return static_cast<unsigned long>(KVM_CAP_XCRS); }, 1, 0},
+      // x86.c: max(xstate_required_size(supported xcr0), sizeof(kvm_xsave)).
+      {"CheckExtensionXsave2Is4096", FdKind::kSystem, KVM_CHECK_EXTENSION,
+       [](AbiContext&) { return static_cast<unsigned long>(KVM_CAP_XSAVE2); }, 4096, 0},
       {"CheckExtensionUnknownCapIs0", FdKind::kSystem, KVM_CHECK_EXTENSION,
        [](AbiContext&) { return 0x7fffffffUL; }, 0, 0},
       {"GetVcpuMmapSizeIsThreePages", FdKind::kSystem, KVM_GET_VCPU_MMAP_SIZE, nullptr,

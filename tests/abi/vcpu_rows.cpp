@@ -182,6 +182,135 @@ std::vector<AbiRow> vcpu_rows() {
              v.expect_eq(int{f.fcw}, 0x27f, "fcw");
              v.expect_eq(int{f.xmm[3][0]}, 0x5a, "xmm3 byte 0");
            }),
+      // ---- XSAVE / XCRS (api.rst: KVM_GET_XSAVE ... KVM_SET_XCRS; x86.c,
+      // fpu/xstate.c). Region offsets: MXCSR 24, MXCSR_MASK 28, XMM0 160,
+      // XSTATE_BV 512, XCOMP_BV 520.
+      vcpu("GetXsaveFreshVcpuIsInitialState", KVM_GET_XSAVE,
+           [](AbiContext& c) { return addr(c.make<kvm_xsave>()); }, 0, 0,
+           [](AbiContext& c, Verdict& v, int) {
+             const auto* b = reinterpret_cast<const uint8_t*>(c.arg_as<kvm_xsave>()->region);
+             uint64_t bv;
+             uint32_t mx, mask;
+             uint16_t fcw;
+             std::memcpy(&bv, b + 512, 8);
+             std::memcpy(&mx, b + 24, 4);
+             std::memcpy(&mask, b + 28, 4);
+             std::memcpy(&fcw, b, 2);
+             v.expect_eq(bv, uint64_t{0}, "XSTATE_BV");
+             v.expect_eq(int{fcw}, 0x37f, "FCW");
+             v.expect_eq(mx, 0x1f80u, "MXCSR");
+             v.expect_eq(mask, 0xffffu, "MXCSR_MASK");
+           }),
+      vcpu("SetXsaveRoundTripsX87AndSse", KVM_SET_XSAVE,
+           [](AbiContext& c) {
+             auto* x = c.make<kvm_xsave>();
+             auto* b = reinterpret_cast<uint8_t*>(x->region);
+             const uint64_t bv = 3;
+             const uint32_t mx = 0x1f81;
+             const uint16_t fcw = 0x27f;
+             std::memcpy(b + 512, &bv, 8);
+             std::memcpy(b + 24, &mx, 4);
+             std::memcpy(b, &fcw, 2);
+             for (unsigned k = 0; k < 256; ++k) b[160 + k] = static_cast<uint8_t>(k * 7 + 1);
+             return addr(x);
+           },
+           0, 0,
+           [](AbiContext& c, Verdict& v, int) {
+             kvm_xsave out{};
+             c.must(c.vcpu()->ioctl(KVM_GET_XSAVE, &out), "KVM_GET_XSAVE");
+             const auto* in = reinterpret_cast<const uint8_t*>(c.arg_as<kvm_xsave>()->region);
+             const auto* b = reinterpret_cast<const uint8_t*>(out.region);
+             v.expect_eq(std::memcmp(in + 160, b + 160, 256), 0, "XMM0..15");
+             v.expect_eq(std::memcmp(in, b, 4), 0, "FCW, FSW");
+             v.expect_eq(std::memcmp(in + 24, b + 24, 4), 0, "MXCSR");
+             v.expect_eq(std::memcmp(in + 512, b + 512, 16), 0, "XSTATE_BV, XCOMP_BV");
+             kvm_fpu f{};
+             c.must(c.vcpu()->ioctl(KVM_GET_FPU, &f), "KVM_GET_FPU");
+             v.expect_eq(int{f.fcw}, 0x27f, "KVM_GET_FPU fcw");
+             v.expect_eq(int{f.xmm[1][0]}, 16 * 7 + 1, "KVM_GET_FPU xmm1 byte 0");
+             v.expect_eq(f.mxcsr, 0u, "KVM_GET_FPU mxcsr is not reported");
+           }),
+      vcpu("SetXsaveInitHeaderResetsComponents", KVM_SET_XSAVE,
+           [](AbiContext& c) {
+             auto* x = c.make<kvm_xsave>();
+             auto* b = reinterpret_cast<uint8_t*>(x->region);
+             const uint32_t mx = 0x1f81;
+             std::memcpy(b + 24, &mx, 4);
+             b[160] = 7;
+             return addr(x);
+           },
+           0, 0,
+           [](AbiContext& c, Verdict& v, int) {
+             kvm_xsave out{};
+             c.must(c.vcpu()->ioctl(KVM_GET_XSAVE, &out), "KVM_GET_XSAVE");
+             const auto* b = reinterpret_cast<const uint8_t*>(out.region);
+             uint32_t mx;
+             std::memcpy(&mx, b + 24, 4);
+             v.expect_eq(mx, 0x1f80u, "MXCSR initial");
+             v.expect_eq(int{b[160]}, 0, "XMM0 initial");
+           }),
+      vcpu("SetXsaveNonZeroXcompBvIsEINVAL", KVM_SET_XSAVE,
+           [](AbiContext& c) {
+             auto* x = c.make<kvm_xsave>();
+             const uint64_t v = 3;
+             std::memcpy(reinterpret_cast<uint8_t*>(x->region) + 520, &v, 8);
+             return addr(x);
+           },
+           -1, EINVAL),
+      vcpu("SetXsaveReservedHeaderByteIsEINVAL", KVM_SET_XSAVE,
+           [](AbiContext& c) {
+             auto* x = c.make<kvm_xsave>();
+             reinterpret_cast<uint8_t*>(x->region)[540] = 1;
+             return addr(x);
+           },
+           -1, EINVAL),
+      vcpu("SetXsaveReservedMxcsrBitIsEINVAL", KVM_SET_XSAVE,
+           [](AbiContext& c) {
+             auto* x = c.make<kvm_xsave>();
+             auto* b = reinterpret_cast<uint8_t*>(x->region);
+             const uint64_t bv = 3;
+             const uint32_t mx = 0x10000;
+             std::memcpy(b + 512, &bv, 8);
+             std::memcpy(b + 24, &mx, 4);
+             return addr(x);
+           },
+           -1, EINVAL),
+      vcpu("GetXcrsReportsXcr0", KVM_GET_XCRS, [](AbiContext& c) { return addr(c.make<kvm_xcrs>()); }, 0, 0,
+           [](AbiContext& c, Verdict& v, int) {
+             auto* x = c.arg_as<kvm_xcrs>();
+             v.expect_eq(x->nr_xcrs, 1u, "nr_xcrs");
+             v.expect_eq(x->xcrs[0].xcr, 0u, "xcr");
+             v.expect_eq(x->xcrs[0].value, uint64_t{1}, "XCR0 at reset");
+           }),
+      vcpu("SetXcrsSseBeforeCpuidIsEINVAL", KVM_SET_XCRS,
+           [](AbiContext& c) {
+             auto* x = c.make<kvm_xcrs>();
+             x->nr_xcrs = 1;
+             x->xcrs[0].value = 3;
+             return addr(x);
+           },
+           -1, EINVAL),
+      vcpu("SetXcrsX87SseAfterSupportedCpuidRoundTrips", KVM_SET_XCRS,
+           [](AbiContext& c) {
+             auto* x = c.make<kvm_xcrs>();
+             x->nr_xcrs = 1;
+             x->xcrs[0].value = 3;
+             return addr(x);
+           },
+           0, 0,
+           [](AbiContext& c, Verdict& v, int) {
+             kvm_xcrs out{};
+             c.must(c.vcpu()->ioctl(KVM_GET_XCRS, &out), "KVM_GET_XCRS");
+             v.expect_eq(out.xcrs[0].value, uint64_t{3}, "XCR0");
+           },
+           set_cpuid),
+      vcpu("SetXcrsFlagsIsEINVAL", KVM_SET_XCRS,
+           [](AbiContext& c) {
+             auto* x = c.make<kvm_xcrs>();
+             x->flags = 1;
+             return addr(x);
+           },
+           -1, EINVAL),
       vcpu("GetMsrsKnownReturnsCount", KVM_GET_MSRS,
            [](AbiContext& c) { return addr(msrs(c, {{kSysenterCs, 1}, {kSysenterEsp, 1}})); }, 2, 0,
            [](AbiContext& c, Verdict& v, int) {

@@ -7,6 +7,7 @@ set -u
 build=$1
 sk="$build/softkvm"
 demo="$build/guests/demo.bin"
+mb="$build/guests/multiboot_test.bin"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 failures=0
@@ -41,7 +42,20 @@ expect 2 "unknown --mode 'prot' (expected long or real)" -- "$sk" run --flat "$d
 expect 2 "--mem 0 out of range" -- "$sk" run --flat "$demo" --mem 0
 expect 2 "--mem 99999 out of range" -- "$sk" run --flat "$demo" --mem 99999
 expect 2 "--mem" -- "$sk" run --flat "$demo" --mem lots
-expect 2 "--flat is required" -- "$sk" run
+expect 2 "give exactly one of -k KERNEL or --flat FILE" -- "$sk" run
+expect 2 "give exactly one of -k KERNEL or --flat FILE" -- "$sk" run --flat "$demo" -k "$demo"
+expect 2 "-k $tmp/missing.bin: cannot open: No such file or directory" -- "$sk" run -k "$tmp/missing.bin"
+expect 2 "-k $demo: not a kernel" -- "$sk" run -k "$demo"
+expect 2 "-i $tmp/missing.img: cannot open" -- "$sk" run -k "$mb" -i "$tmp/missing.img"
+expect 2 "-i $tmp/big.bin: 2000000 bytes do not fit in guest RAM" -- "$sk" run -k "$mb" -i "$tmp/big.bin" -m 2
+expect 2 "unknown --backend 'qemu' (expected soft or host)" -- "$sk" run -k "$mb" --backend qemu
+expect 2 "-c 0 out of range" -- "$sk" run -k "$mb" -c 0
+expect 2 "-i, -p, --disk and -c need -k KERNEL" -- "$sk" run --flat "$demo" -p quiet
+expect 2 "--disk $tmp/empty.bin: not a regular file of at least 512 bytes" -- "$sk" run -k "$mb" --disk "$tmp/empty.bin"
+expect 2 "--disk $tmp/missing.img: cannot open: No such file or directory" -- "$sk" run -k "$mb" --disk "$tmp/missing.img"
+expect 2 "--reset-status 300 out of range" -- "$sk" run -k "$mb" --reset-status 300
+expect 2 "unknown --entry '32' (expected 64 or 16)" -- "$sk" run -k "$mb" --entry 32
+expect 2 "--backend host: cannot open /dev/kvm" -- unshare -m sh -c "mount -t tmpfs none /dev && exec \"$sk\" run -k \"$mb\" --backend host"
 expect 2 "--bogus" -- "$sk" run --flat "$demo" --bogus
 expect 2 "A subcommand is required" -- "$sk"
 expect 2 "exec: missing command" -- "$sk" exec --

@@ -82,7 +82,6 @@ Decoded decode(const uint8_t* bytes, unsigned avail, unsigned code_size, Insn* o
   uint8_t rep = 0;  // 0, 0xf2, 0xf3 (last wins)
   uint8_t seg = 0xff;
   uint8_t rex = 0;
-  uint8_t last_sse_pfx = 0;  // last of 66/F2/F3, for mandatory prefixes
   uint8_t b;
   // Legacy prefixes, any order; REX counts only when it is the last byte
   // before the opcode (SDM Vol. 2A 2.2.1).
@@ -97,10 +96,10 @@ Decoded decode(const uint8_t* bytes, unsigned avail, unsigned code_size, Insn* o
         continue;
       case 0x64: seg = kFs; rex = 0; continue;
       case 0x65: seg = kGs; rex = 0; continue;
-      case 0x66: opsize_ovr = true; last_sse_pfx = 0x66; rex = 0; continue;
+      case 0x66: opsize_ovr = true; rex = 0; continue;
       case 0x67: addr_ovr = true; rex = 0; continue;
       case 0xf0: lock = true; rex = 0; continue;
-      case 0xf2: case 0xf3: rep = b; last_sse_pfx = b; rex = 0; continue;
+      case 0xf2: case 0xf3: rep = b; rex = 0; continue;
       default: break;
     }
     if (m64 && (b & 0xf0) == 0x40) {
@@ -139,11 +138,13 @@ Decoded decode(const uint8_t* bytes, unsigned avail, unsigned code_size, Insn* o
   in.opcode = b;
   const std::vector<uint16_t>& cands = index().rows[map][b];
 
-  // Mandatory prefix class of this instruction.
-  isa::Pfx have = last_sse_pfx == 0x66 ? isa::kPfx66
-                  : last_sse_pfx == 0xf3 ? isa::kPfxF3
-                  : last_sse_pfx == 0xf2 ? isa::kPfxF2
-                                         : isa::kPfxNone;
+  // Mandatory prefix class of this instruction: F2/F3 take precedence over
+  // 66 whatever the order (SDM Vol. 2A 2.1.2, "mandatory prefix"); between
+  // F2 and F3 the last one counts.
+  isa::Pfx have = rep == 0xf3 ? isa::kPfxF3
+                  : rep == 0xf2 ? isa::kPfxF2
+                  : opsize_ovr  ? isa::kPfx66
+                                : isa::kPfxNone;
   bool any_modrm = cands.empty() && has_modrm_unknown(map, b);
   for (uint16_t r : cands) any_modrm |= kRows[r].mod != isa::kModNone;
   uint8_t modrm = 0;
@@ -184,6 +185,7 @@ Decoded decode(const uint8_t* bytes, unsigned avail, unsigned code_size, Insn* o
     case isa::kWidZ: break;
     case isa::kWidW: osz = 2; break;
     case isa::kWidCr: osz = m64 ? 8 : 4; break;
+    case isa::kWidX: osz = m64 && rex_w ? 8 : 4; break;
   }
   in.osize = static_cast<uint8_t>(osz);
   in.asize = static_cast<uint8_t>(asz);

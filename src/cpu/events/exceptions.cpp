@@ -17,10 +17,11 @@
 //     frame is pushed and CS:RIP loaded (the mode may have changed). It
 //     returns false with *shutdown = true on a triple fault, and false with
 //     *shutdown = false when the delivery needs an exit (exit() filled,
-//     signals().exit_now set: task gate, MMIO in a descriptor table).
+//     signals().exit_now set: MMIO in a descriptor table).
 #include <cstring>
 
 #include "cpu/mmu/mmu_impl.h"
+#include "cpu/events/task_switch.h"
 #include "cpu/state/descriptor.h"
 
 namespace skvm::cpu {
@@ -135,9 +136,22 @@ bool deliver_protected(Cpu& cpu, EventKind kind, uint8_t vector, bool has_error,
   if (kind == EventKind::kSoftwareInt && desc_dpl(gate[0]) < old_cpl) return raise(cpu, kGP, idt_error);
   if (!desc_present(gate[0])) return raise(cpu, kNP, idt_error);
   if (type == 0x5) {
-    // Task gates (task switch through the TSS) are not implemented in this
-    // slice: stop with KVM_EXIT_INTERNAL_ERROR rather than run wrongly.
-    return internal_error_exit(cpu, 0x7a5c0000u | vector);
+    // Task gate (SDM Vol. 3A 6.11.2; legacy mode only: the type check above
+    // rejects it in IA-32e mode): a task switch, the error code pushed on
+    // the new task's stack (emulate.c emulator_do_task_switch).
+    const uint16_t tss_sel = static_cast<uint16_t>(gate[0] >> 16);
+    const uint32_t terr = (tss_sel & 0xfffcu) + ext;
+    uint64_t tss_raw;
+    if (tss_sel & 4) return raise(cpu, kGP, terr);
+    switch (fetch_descriptor(cpu, tss_sel, &tss_raw)) {
+      case DescFetch::kOutOfLimits: return raise(cpu, kGP, terr);
+      case DescFetch::kFault: return false;
+      case DescFetch::kOk: break;
+    }
+    const unsigned tss_type = desc_type(tss_raw);
+    if (desc_s(tss_raw) || (tss_type != 1 && tss_type != 9)) return raise(cpu, kTS, terr);  // busy or not a TSS
+    if (!desc_present(tss_raw)) return raise(cpu, kNP, terr);
+    return task_switch(cpu, tss_sel, TaskSwitchReason::kGate, return_rip, has_error, error_code);
   }
   const bool gate32 = type >= 0xe;
   const bool int_gate = type == 0x6 || type == 0xe;
@@ -308,6 +322,7 @@ bool deliver_event(Cpu& cpu, EventKind kind, uint8_t vector, bool has_error, uin
       return internal_error_exit(cpu, 0xe7e40000u | vector);
     }
     if (delivered) {
+      cpu.count_delivery();
       s.halted = false;
       if (kind == EventKind::kNmi) s.nmi_masked = true;
       return true;

@@ -45,6 +45,12 @@ inline constexpr bool kAluWrites = Op != AluOp::kCmp && Op != AluOp::kTest;
 // (a faulting instruction leaves the flags untouched): compute into a copy.
 template <unsigned W, AluOp Op>
 inline bool alu_rmw(Exec& x, const Insn& i, uint64_t b) {
+  // SDM Vol. 2A, LOCK: CMP is not a lockable instruction (#UD), although its
+  // rows share the ALU group's encodings (found by tests/fuzz against the
+  // host CPU and /dev/kvm; regression guest tests/guest/regress/lock_cmp_ud.asm).
+  if constexpr (Op == AluOp::kCmp) {
+    if (i.pfx & kInsnLock) return raise(x.cpu, kUD);
+  }
   uint64_t a;
   if (!(i.pfx & kInsnMem)) {
     a = reg_get<W>(x.s, i.rm);

@@ -149,7 +149,10 @@ bool cmpxchg(Exec& x, const Insn& i) {
   uint64_t nv = equal ? reg_get<W>(x.s, i.reg) : d;
   if (mem) {
     if (!seg_write<W>(x, seg_of(i), off, nv)) return false;
-  } else {
+  } else if (equal) {
+    // A register destination is written only when equal: when unequal a
+    // 32-bit one keeps its upper half (host CPU; found by tests/fuzz,
+    // regression guest tests/guest/regress/cmpxchg_r32_unequal.asm).
     reg_set<W>(x.s, i.rm, nv);
   }
   if (!equal) reg_set<W>(x.s, kRax, d);

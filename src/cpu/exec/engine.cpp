@@ -4,7 +4,9 @@
 #include <cstring>
 
 #include "cpu/decode/decoder.h"
+#include "cpu/events/debug.h"
 #include "cpu/exec/engine_impl.h"
+#include "cpu/exec/locked.h"
 #include "cpu/mmu/mmu_impl.h"
 
 namespace skvm::cpu {
@@ -88,6 +90,7 @@ EngineImpl::Next EngineImpl::deliver_pending_exception(Stop* stop) {
 bool EngineImpl::event_ready() const {
   const bool shadow = s_.interrupt_shadow != 0;
   uint8_t vector;
+  if (cpu_.queued_exception().queued) return true;
   if (cpu_.interrupt_queued(&vector)) return true;
   if (cpu_.nmi_pending() != 0 && !s_.nmi_masked && !shadow) return true;
   return cpu_.interrupt_window_requested() && cpu_.interrupt_window_open();
@@ -102,6 +105,22 @@ EngineImpl::Next EngineImpl::boundary_events(Stop* stop, bool* delivered) {
   *delivered = false;
   bool shutdown = false;
   uint8_t vector = 0;
+  // x86.c inject_pending_event: an injected / pending exception first
+  // (KVM_SET_VCPU_EVENTS, KVM_GUESTDBG_INJECT_DB/BP).
+  const Cpu::QueuedException exc = cpu_.queued_exception();
+  if (exc.queued) {
+    cpu_.clear_queued_exception();
+    x_.flags();
+    *delivered = true;
+    cache_.bump_chain_epoch();
+    if (!deliver_event(cpu_, EventKind::kException, exc.vector, exc.has_error, exc.error_code,
+                       s_.rip + exc.insn_len, &shutdown)) {
+      *stop = shutdown ? Stop::kShutdown : cpu_.exit().reason;
+      if (!shutdown && !cpu_.signals().exit_now) *stop = Stop::kInternal;
+      return Next::kStop;
+    }
+    s_.rflags &= ~kFlagRF;
+  }
   if (cpu_.interrupt_queued(&vector)) {
     cpu_.clear_queued_interrupt();
     x_.flags();
@@ -130,6 +149,89 @@ EngineImpl::Next EngineImpl::boundary_events(Stop* stop, bool* delivered) {
     return Next::kStop;
   }
   return Next::kContinue;
+}
+
+EngineImpl::Next EngineImpl::debug_trap(uint64_t bits, Stop* stop) {
+  if (db_exits_to_host(cpu_)) {
+    *stop = db_exit(cpu_, bits);
+    return Next::kStop;
+  }
+  x_.flags();
+  apply_db_payload(s_, bits);
+  cache_.bump_chain_epoch();
+  bool shutdown = false;
+  // A trap: the return address is the next instruction (s_.rip).
+  if (!deliver_event(cpu_, EventKind::kException, kDB, false, 0, s_.rip, &shutdown)) {
+    *stop = shutdown ? Stop::kShutdown : cpu_.exit().reason;
+    if (!shutdown && !cpu_.signals().exit_now) *stop = Stop::kInternal;
+    return Next::kStop;
+  }
+  return Next::kContinue;
+}
+
+// SDM Vol. 3B 17.3.1 (debug exception conditions) and 6.8.3 (MOV SS
+// shadow); vmx.c handle_exception_nmi for the KVM_SET_GUEST_DEBUG exits.
+EngineImpl::Next EngineImpl::debug_insn(const Insn& i, Stop* stop) {
+  const GuestDebug& gd = cpu_.guest_debug();
+  if (deferred_dr6_ != 0) {
+    const uint64_t bits = deferred_dr6_;
+    deferred_dr6_ = 0;
+    return debug_trap(bits, stop);
+  }
+  const uint64_t start = s_.rip;
+  // Instruction breakpoints fault before the instruction; RF suppresses them
+  // for one instruction (SDM 17.3.1.1).
+  if (!(s_.rflags & kFlagRF)) {
+    const uint64_t hits = code_breakpoint_hits(cpu_, linear_rip(s_));
+    if (hits != 0) {
+      shadow_dr6_ = 0;
+      return debug_trap(hits, stop);  // RIP still on the instruction: a fault
+    }
+  }
+  const bool tf = (s_.rflags & kFlagTF) != 0;
+  const bool rf = (s_.rflags & kFlagRF) != 0;
+  const uint8_t shadow = s_.interrupt_shadow;
+  const uint64_t deliveries = cpu_.deliveries();
+  cpu_.mmu().take_watch_hits();
+  s_.rip = start + i.len;
+  if (!(is_locked_insn(i) ? run_locked_insn(x_, i) : i.fn(x_, i))) {
+    const uint64_t held = shadow_dr6_;
+    shadow_dr6_ = 0;
+    const Next n = after_fail(start, i, stop);
+    // An I/O exit: the instruction completes at the next run() entry; its
+    // trap is taken at the boundary after it.
+    if (n == Next::kStop && *stop == Stop::kIo && (tf || (gd.enable && gd.singlestep))) {
+      deferred_dr6_ = held | kDr6Bs;
+    }
+    return n;
+  }
+  if (shadow) s_.interrupt_shadow &= static_cast<uint8_t>(~shadow);
+  smc_hit_ = false;  // the next instruction is looked up afresh anyway
+  // RF is cleared once an instruction completes (SDM 17.3.1.1); IRET / POPF
+  // that load it keep it for the next one.
+  if (rf) s_.rflags &= ~kFlagRF;
+  uint64_t bits = cpu_.mmu().take_watch_hits() | shadow_dr6_;
+  shadow_dr6_ = 0;
+  // TF as the instruction started: set by this instruction, no trap yet;
+  // cleared by it (POPF, SYSCALL's mask), still a trap. INT n / INT3 / INTO
+  // / INT1 deliver an event, which clears TF before any trap.
+  const bool delivered = cpu_.deliveries() != deliveries;
+  if ((tf && !delivered) || (gd.enable && gd.singlestep)) bits |= kDr6Bs;
+  Signals& sig = cpu_.signals();
+  if (sig.exit_after) {
+    sig.exit_after = false;
+    deferred_dr6_ = bits;
+    *stop = cpu_.exit().reason;
+    return Next::kStop;
+  }
+  if (bits == 0) return Next::kContinue;
+  // SDM 6.8.3: MOV SS / POP SS hold the debug trap until after the next
+  // instruction.
+  if ((s_.interrupt_shadow & kShadowMovSs) && !(shadow & kShadowMovSs)) {
+    shadow_dr6_ = bits;
+    return Next::kContinue;
+  }
+  return debug_trap(bits, stop);
 }
 
 EngineImpl::Next EngineImpl::after_fail(uint64_t start, const Insn& i, Stop* stop) {
@@ -307,6 +409,7 @@ Stop EngineImpl::execute(const std::atomic<int>* kick, bool single) {
   x_.io_started = false;
   // The client may have changed registers and memory since the last exit.
   cache_.bump_chain_epoch();
+  update_data_breakpoints(cpu_);
   Stop stop = Stop::kHlt;
   // The pieces of a page-crossing MMIO write after the first: one exit each
   // (the instruction retired at the first one).
@@ -357,6 +460,12 @@ Stop EngineImpl::execute(const std::atomic<int>* kick, bool single) {
       else if (prev->succ_rip[1] == rip) b = prev->succ[1];
     }
     if (!b) b = lookup(prev);
+    if (b && debug_armed(cpu_)) [[unlikely]] {
+      if (debug_insn(b->insns[0], &stop) == Next::kStop) return finish(stop);
+      if (single) return finish(Stop::kKick);
+      prev = nullptr;
+      continue;
+    }
     if (!b) {
       Signals& sg = cpu_.signals();
       if (sg.exception) {
@@ -381,7 +490,7 @@ Stop EngineImpl::execute(const std::atomic<int>* kick, bool single) {
       const Insn& i = ins[k];
       const uint64_t start = s_.rip;
       s_.rip = start + i.len;
-      if (!i.fn(x_, i)) [[unlikely]] {
+      if (!(is_locked_insn(i) ? run_locked_insn(x_, i) : i.fn(x_, i))) [[unlikely]] {
         if (after_fail(start, i, &stop) == Next::kStop) return finish(stop);
         broke = true;  // an exception was delivered: continue at the handler
         break;

@@ -55,6 +55,11 @@ class EngineImpl {
   bool event_ready() const;
   Stop finish(Stop s);
   unsigned code_size() const;
+  // The debug path (events/debug.h): one instruction with instruction /
+  // data breakpoints, single-step traps and KVM_SET_GUEST_DEBUG exits.
+  Next debug_insn(const Insn& i, Stop* stop);
+  // A #DB trap with DR6 bits `bits`: to the guest, or KVM_EXIT_DEBUG.
+  Next debug_trap(uint64_t bits, Stop* stop);
 
   Cpu& cpu_;
   CpuState& s_;
@@ -70,6 +75,11 @@ class EngineImpl {
   uint64_t pending_rip_ = 0;
   uint64_t blocks_built_ = 0;
   uint64_t revalidations_ = 0;
+  // DR6 bits of a #DB trap held back: by a MOV SS / POP SS shadow (until
+  // after the next instruction), or by an exit the instruction retired into
+  // (MMIO write, I/O) until the next instruction boundary.
+  uint64_t shadow_dr6_ = 0;
+  uint64_t deferred_dr6_ = 0;
 };
 
 }  // namespace skvm::cpu

@@ -15,8 +15,11 @@ enum class Count : uint8_t { kOne, kCl, kImm };
 // with the count-1 formula from the original operand (and CF) whatever the
 // count, clear AF on shifts, and leave all flags alone for an RCL/RCR whose
 // count is a whole turn (9 or 17 for 8/16-bit).
-// imm_form: the count came from an immediate. Intel CPUs leave OF unchanged
-// for ROL/ROR r/m, imm8 when the count is not 1 (the CL form computes it).
+// imm_form: the count came from an immediate and the operand is a register.
+// Intel CPUs leave OF unchanged for ROL/ROR reg, imm8 when the count is not 1;
+// the CL forms and the memory forms with an imm8 compute it (found by the
+// differential fuzzer against the host CPU, tests/fuzz; regression guest
+// tests/guest/regress/rotate_mem_imm_of.asm).
 template <unsigned W, ShOp Op>
 inline bool shift_compute(uint64_t a, unsigned count_raw, uint64_t flags_in, uint64_t* out, uint64_t* flags,
                           bool imm_form = false) {
@@ -122,10 +125,13 @@ bool shift_rm(Exec& x, const Insn& i, Compute compute) {
   uint64_t r, f;
   // Rotates keep SF/ZF/PF/AF: they need the materialized flags.
   if (!compute(a, x.flags(), &r, &f)) {
-    // A count of 0 still writes a 32-bit register (zero-extension).
-    if constexpr (W == 4) {
-      if (!mem) reg_set<4>(x.s, i.rm, a);
-    }
+    // A count of 0 still writes a 32-bit register (zero-extension), and a
+    // memory destination is still written back: a read-only one faults as
+    // on the host CPU (#GP for a CS override, #PF on a read-only page) and
+    // as KVM's emulator, which writes the unchanged value back (found by
+    // tests/fuzz; regression guest tests/guest/regress/shift_count0_cs_write.asm).
+    if (mem) return seg_write<W>(x, seg_of(i), off, a);
+    if constexpr (W == 4) reg_set<4>(x.s, i.rm, a);
     return true;
   }
   if (mem) {
@@ -142,7 +148,7 @@ bool shift_e(Exec& x, const Insn& i) {
   unsigned count = C == Count::kOne ? 1 : C == Count::kCl ? static_cast<unsigned>(x.s.gpr[kRcx] & 0xff)
                                                           : static_cast<unsigned>(i.imm);
   return shift_rm<W>(x, i, [&](uint64_t a, uint64_t flags_in, uint64_t* r, uint64_t* f) {
-    return shift_compute<W, Op>(a, count, flags_in, r, f, C == Count::kImm);
+    return shift_compute<W, Op>(a, count, flags_in, r, f, C == Count::kImm && !(i.pfx & kInsnMem));
   });
 }
 

@@ -4,6 +4,7 @@
 // encodings this slice does not implement.
 #pragma once
 
+#include "cpu/events/debug.h"
 #include "cpu/exec/exec.h"
 
 namespace skvm::cpu::exec {
@@ -153,20 +154,37 @@ bool mov_cr(Exec& x, const Insn& i) {
   return true;
 }
 
-// MOV r, DRn / MOV DRn, r. DR4/DR5 alias DR6/DR7 unless CR4.DE (then #UD).
+// MOV r, DRn / MOV DRn, r (SDM Vol. 2B MOV-Move to/from Debug Registers;
+// emulate.c check_dr_read / check_dr_write, x86.c kvm_set_dr). DR4/DR5
+// alias DR6/DR7 unless CR4.DE (then #UD). DR7.GD: #DB (fault) with DR6.BD
+// before the access; with KVM_GUESTDBG_USE_HW_BP the client's GD exits
+// instead (vmx.c handle_dr). Writes to DR0-DR3/DR7 reprogram the data
+// breakpoints.
 template <unsigned W, bool Write>
 bool mov_dr(Exec& x, const Insn& i) {
   unsigned n = i.reg;
   if (n > 7) return raise(x.cpu, kUD);
   if ((n == 4 || n == 5) && (x.s.cr4 & kCr4DE)) return raise(x.cpu, kUD);
   if (!require_cpl0(x)) return false;
+  if (effective_breakpoints(x.cpu).dr7 & kDr7Gd) {
+    if (db_exits_to_host(x.cpu) && x.cpu.guest_debug().hw_bp) {
+      x.s.rip -= i.len;  // pc: the MOV DR instruction
+      db_exit(x.cpu, kDr6Bd);
+      x.s.rip += i.len;
+      return x.request_stop(Stop::kDebug, false);
+    }
+    x.flags();
+    apply_db_payload(x.s, kDr6Bd);
+    return raise(x.cpu, kDB);
+  }
   if (n == 4 || n == 5) n += 2;
   if constexpr (Write) {
     uint64_t v = reg_get<W>(x.s, i.rm);
     if ((n == 6 || n == 7) && (v >> 32) != 0) return raise(x.cpu, kGP, 0);
     if (n < 4) x.s.dr[n] = v;
-    else if (n == 6) x.s.dr6 = (v & 0x1e00f) | 0xffff0ff0;
-    else x.s.dr7 = (v & 0xffff2fff) | 0x400;
+    else if (n == 6) x.s.dr6 = (v & kDr6Volatile) | kDr6ActiveLow;
+    else x.s.dr7 = (v & kDr7Volatile) | kDr7Fixed1;
+    if (n != 6) update_data_breakpoints(x.cpu);
   } else {
     reg_set<W>(x.s, i.rm, n < 4 ? x.s.dr[n] : n == 6 ? x.s.dr6 : x.s.dr7);
   }

@@ -5,6 +5,8 @@
 // the same rows.
 #pragma once
 
+#include <algorithm>
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
@@ -47,6 +49,8 @@ enum Wid : uint8_t {
   kWidZ,    // 16/32 only (IN/OUT eAX)
   kWidW,    // always 16
   kWidCr,   // 64 in 64-bit mode, else 32 whatever the prefixes (MOV CRn/DRn)
+  kWidX,    // SSE/MMX forms: 66/F2/F3 are mandatory prefixes and do not change
+            // the size; 8 with REX.W in 64-bit mode (MOVD/MOVQ, CVTSI2SS), else 4
 };
 
 // Attributes.
@@ -99,17 +103,22 @@ inline constexpr size_t kNumRows = sizeof(kRows) / sizeof(kRows[0]);
 
 // Two rows with the same map/opcode/prefix/reg/mod (and 64-bit validity)
 // would make the decoder's choice depend on row order: rejected.
+// Sorted, so duplicates are neighbours: O(n log n) keeps the compile-time
+// evaluation within the compilers' constexpr step limits as the table grows.
 consteval bool rows_unique() {
+  std::array<uint64_t, kNumRows> keys{};
+  std::array<std::string_view, kNumRows> names{};
   for (size_t i = 0; i < kNumRows; ++i) {
-    for (size_t j = i + 1; j < kNumRows; ++j) {
-      const Row& a = kRows[i];
-      const Row& b = kRows[j];
-      bool same_mode = ((a.attrs & kAttrO64) == (b.attrs & kAttrO64));
-      if (a.map == b.map && a.opcode == b.opcode && a.pfx == b.pfx && a.reg == b.reg &&
-          a.mod == b.mod && same_mode)
-        return false;
-      if (a.name == b.name) return false;
-    }
+    const Row& r = kRows[i];
+    keys[i] = (uint64_t{r.map} << 40) | (uint64_t{r.opcode} << 32) | (uint64_t{r.pfx} << 24) |
+              (uint64_t(uint8_t(r.reg + 1)) << 16) | (uint64_t{r.mod} << 8) |
+              ((r.attrs & kAttrO64) ? 1u : 0u);
+    names[i] = r.name;
+  }
+  std::sort(keys.begin(), keys.end());
+  std::sort(names.begin(), names.end());
+  for (size_t i = 1; i < kNumRows; ++i) {
+    if (keys[i] == keys[i - 1] || names[i] == names[i - 1]) return false;
   }
   return true;
 }

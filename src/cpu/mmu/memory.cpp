@@ -86,6 +86,10 @@ bool translate_for(Cpu& cpu, uint64_t la, Acc acc, Target* t) {
     (is_code_page(cpu, gpa_page) ? e.notify_tag : e.write_tag) = tag;
   }
   t->host = p.host + offset;
+  if (m.watching() && m.watched_page(page)) [[unlikely]] {
+    // A data breakpoint covers this page: keep every access on the slow path.
+    e.read_tag = e.write_tag = e.notify_tag = MmuImpl::kInvalidTag;
+  }
   return true;
 }
 
@@ -195,6 +199,7 @@ uint64_t next_linear(const CpuState& s, uint64_t la, unsigned n) {
 
 bool read_linear(Cpu& cpu, uint64_t la, void* dst, unsigned size, Acc acc) {
   auto* out = static_cast<uint8_t*>(dst);
+  if (cpu.mmu().watching() && acc == Acc::kRead) [[unlikely]] cpu.mmu().check_watches(la, size, false);
   if (size > kPageSize) {  // large areas (XSAVE...): page-sized pieces
     return read_linear(cpu, la, out, kPageSize, acc) &&
            read_linear(cpu, next_linear(cpu.state(), la, kPageSize), out + kPageSize, size - kPageSize, acc);
@@ -223,6 +228,7 @@ bool read_linear(Cpu& cpu, uint64_t la, void* dst, unsigned size, Acc acc) {
 
 bool write_linear(Cpu& cpu, uint64_t la, const void* src, unsigned size, Acc acc) {
   auto* in = static_cast<const uint8_t*>(src);
+  if (cpu.mmu().watching() && acc == Acc::kWrite) [[unlikely]] cpu.mmu().check_watches(la, size, true);
   if (size > kPageSize) {
     return write_linear(cpu, la, in, kPageSize, acc) &&
            write_linear(cpu, next_linear(cpu.state(), la, kPageSize), in + kPageSize, size - kPageSize, acc);

@@ -113,6 +113,36 @@ void mmu_complete_mmio_read(Cpu& cpu) {
   cpu.mmu().add_mmio_completion(m.gpa, m.len, m.data);
 }
 
+bool MmuImpl::set_watches(const std::array<Watch, 4>& w, unsigned n) {
+  bool same = n == num_watches_;
+  for (unsigned k = 0; same && k < n; ++k) {
+    same = w[k].first == watches_[k].first && w[k].last == watches_[k].last && w[k].bit == watches_[k].bit &&
+           w[k].reads == watches_[k].reads;
+  }
+  watches_ = w;
+  num_watches_ = n;
+  watch_hits_ = 0;
+  return !same;
+}
+
+bool MmuImpl::watched_page(uint64_t page) const {
+  for (unsigned k = 0; k < num_watches_; ++k) {
+    if ((watches_[k].first & kPageMask) <= page && page <= (watches_[k].last & kPageMask)) return true;
+  }
+  return false;
+}
+
+// SDM Vol. 3B 17.2.5: a data breakpoint fires when any byte of the access
+// falls in the breakpoint's range.
+void MmuImpl::check_watches(uint64_t la, unsigned size, bool write) {
+  const uint64_t last = la + (size ? size - 1 : 0);
+  for (unsigned k = 0; k < num_watches_; ++k) {
+    const Watch& w = watches_[k];
+    if (!write && !w.reads) continue;
+    if (la <= w.last && w.first <= last) watch_hits_ |= w.bit;
+  }
+}
+
 void mmu_state_changed(Cpu& cpu) {
   tlb_flush_all(cpu);
   cpu.mmu().clear_mmio_completions();

@@ -136,6 +136,27 @@ class MmuImpl {
   // MSRs without a CpuState field (state/msrs.h).
   ExtraMsrs extra_msrs;
 
+  // ---- Data breakpoints (events/debug.h) ----
+  // Linear ranges [first, last]; `bit` is the DR6 B0-B3 bit; `reads` means
+  // RW = 11 (reads and writes), otherwise writes only. Pages overlapping a
+  // watch never get read/write/notify TLB tags (translate_for), so every
+  // access to them reaches read_linear / write_linear, which record hits.
+  struct Watch {
+    uint64_t first = 0, last = 0;
+    uint8_t bit = 0;
+    bool reads = false;
+  };
+  // Returns true when the set changed (the caller flushes the TLB).
+  bool set_watches(const std::array<Watch, 4>& w, unsigned n);
+  bool watching() const { return num_watches_ != 0; }
+  bool watched_page(uint64_t page) const;
+  void check_watches(uint64_t la, unsigned size, bool write);
+  uint8_t take_watch_hits() {
+    uint8_t h = watch_hits_;
+    watch_hits_ = 0;
+    return h;
+  }
+
  private:
   Cpu& cpu_;
   std::array<TlbEntry, kTlbSize> tlb_{};
@@ -150,6 +171,9 @@ class MmuImpl {
   std::array<MmioExit, kMaxMmioWrites> writes_{};
   unsigned num_writes_ = 0;
   unsigned write_head_ = 0;
+  std::array<Watch, 4> watches_{};
+  unsigned num_watches_ = 0;
+  uint8_t watch_hits_ = 0;
 };
 
 // Called by exec/ at block entry (cheap): flushes the TLB when the bus

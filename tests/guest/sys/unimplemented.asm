@@ -2,11 +2,10 @@
 ; with KVM_EXIT_INTERNAL_ERROR (KVM_INTERNAL_ERROR_EMULATION), RIP left on
 ; the instruction, as KVM does when its emulator fails.
 ; softkvm only: on the host the outcome depends on the host, not on KVM's
-; ABI: a hardware-virtualized KVM executes x87 FLDPI (D9 EB) natively; this
-; machine's KVM, which emulates guest code, also stops with an internal
-; error (checked once by hand: same rax/rip). The engine has no x87 rows yet
-; (src/cpu/isa/opcodes.inc); when x87 lands, point this guest at another
-; unimplemented form.
+; ABI: a hardware-virtualized KVM executes PREFETCHW (0F 0D /1) natively.
+; The engine has no row for it (src/cpu/isa/opcodes.inc; the x87 FLDPI used
+; here before is implemented now); when it lands, point this guest at
+; another unimplemented form.
 ; backends: soft
 ; mode: long
 ; expect: rax=0x77 rip=0x10005
@@ -14,5 +13,5 @@
 bits 64
 org 0x10000
   mov eax, 0x77
-  fldpi
+  prefetchw [rax]
   hlt

@@ -198,7 +198,9 @@ TEST(IsaTable, EveryRowDecodesBackToItself) {
       if (row.pfx == isa::kPfxF3) b.push_back(0xf3);
       if (row.pfx == isa::kPfx66) b.push_back(0x66);
       if (row.pfx == isa::kPfxF2) b.push_back(0xf2);
-      if (row.map == isa::kMap0F) b.push_back(0x0f);
+      if (row.map != isa::kMap1) b.push_back(0x0f);
+      if (row.map == isa::kMap0F38) b.push_back(0x38);
+      if (row.map == isa::kMap0F3A) b.push_back(0x3a);
       b.push_back(row.opcode);
       if (row.mod != isa::kModNone) {
         unsigned reg = row.reg == isa::kRegAny ? 1 : static_cast<unsigned>(row.reg);

@@ -121,7 +121,8 @@ TEST(Sregs, ChecksMatchKvmIsValidSregs) {
       {"PG without PE", 0x80000000, 0, 0, 0, 0xfee00900, 0, -EINVAL},
       {"NW without CD", 0x20000000, 0, 0, 0, 0xfee00900, 0, -EINVAL},
       {"CR0 high bits", 1ull << 32, 0, 0, 0, 0xfee00900, 0, -EINVAL},
-      {"unsupported CR4 bit (OSXSAVE)", 0x60000010, 0, 1u << 18, 0, 0xfee00900, 0, -EINVAL},
+      {"unsupported CR4 bit (SMEP)", 0x60000010, 0, 1u << 20, 0, 0xfee00900, 0, -EINVAL},
+      {"CR4.OSXSAVE (XSAVE is implemented)", 0x60000010, 0, 1u << 18, 0, 0xfee00900, 0, 0},
       {"APIC base reserved low bits", 0x60000010, 0, 0, 0, 0xfee00901, 0, -EINVAL},
       {"APIC base x2APIC without CPUID", 0x60000010, 0, 0, 0, 0xfee00c00, 0, -EINVAL},
       {"APIC base beyond MAXPHYADDR", 0x60000010, 0, 0, 0, 1ull << 41, 0, -EINVAL},
@@ -150,11 +151,13 @@ TEST(Fpu, RoundTripThroughFxsaveImage) {
   in.last_ip = 0x1111222233334444ull; in.last_dp = 0x5555666677778888ull; in.mxcsr = 0x1f80;
   set_fpu(s, in);
   EXPECT_EQ(s.fxsave[0], 0x7f);
-  EXPECT_EQ(s.fxsave[24], 0x80);  // MXCSR at offset 24
+  EXPECT_EQ(s.fxsave[24], 0x00) << "MXCSR (offset 24) is not written by KVM_SET_FPU";
   EXPECT_EQ(s.fxsave[32], 1);     // ST0 at offset 32
   EXPECT_EQ(s.fxsave[160 + 15], 0x80);  // XMM0 at offset 160
   kvm_fpu out;
   get_fpu(s, &out);
+  EXPECT_EQ(out.mxcsr, 0u) << "KVM_GET_FPU reports MXCSR as 0 (x86.c does not copy it)";
+  in.mxcsr = 0;
   EXPECT_EQ(std::memcmp(&in, &out, sizeof in), 0);
 }
 
