@@ -5,9 +5,13 @@ set -euo pipefail
 want=(cmake ninja-build g++ clang nasm libgtest-dev libgmock-dev pkg-config make)
 want+=(libcli11-dev libzydis-dev)  # src/vmm: command line, diagnostics
 want+=(libclang-rt-14-dev)          # clang ASan+UBSan runtime (make test-asan)
+# The Linux boot test of `make test` (boot.soft.c1) and `make demo` boot
+# Debian's cloud kernel with a busybox initramfs.
+want+=(linux-image-cloud-amd64 busybox-static cpio)
 case "${1:-build}" in
   bench) want+=(qemu-system-x86 valgrind) ;;
-  demo) want+=(linux-image-cloud-amd64 busybox-static cpio) ;;  # make demo: kernel + initramfs
+  build|demo) ;;
+  *) echo "install-deps: unknown set '$1' (build, demo or bench)" >&2; exit 2 ;;
 esac
 missing=()
 for p in "${want[@]}"; do

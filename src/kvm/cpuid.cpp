@@ -15,12 +15,15 @@ kvm_cpuid_entry2 entry(uint32_t fn, uint32_t eax, uint32_t ebx, uint32_t ecx, ui
 }
 
 // CPUID.1:EDX bits (SDM Vol. 2A, CPUID, Table 3-11).
-constexpr uint32_t kEdxPse = 1u << 3, kEdxTsc = 1u << 4, kEdxMsr = 1u << 5, kEdxPae = 1u << 6,
+constexpr uint32_t kEdxFpu = 1u << 0,  // exec/x87*
+                   kEdxPse = 1u << 3, kEdxTsc = 1u << 4, kEdxMsr = 1u << 5, kEdxPae = 1u << 6,
                    kEdxApic = 1u << 9,  // kvm/irqchip/lapic.*
                    kEdxCx8 = 1u << 8, kEdxSep = 1u << 11, kEdxPge = 1u << 13, kEdxCmov = 1u << 15,
-                   kEdxPat = 1u << 16, kEdxClfsh = 1u << 19, kEdxFxsr = 1u << 24;
+                   kEdxPat = 1u << 16, kEdxClfsh = 1u << 19, kEdxMmx = 1u << 23, kEdxFxsr = 1u << 24,
+                   kEdxSse = 1u << 25, kEdxSse2 = 1u << 26;
 // CPUID.1:ECX bits.
-constexpr uint32_t kEcxCx16 = 1u << 13, kEcxPopcnt = 1u << 23, kEcxXsave = 1u << 26;
+constexpr uint32_t kEcxSse3 = 1u << 0, kEcxSsse3 = 1u << 9, kEcxCx16 = 1u << 13, kEcxSse41 = 1u << 19,
+                   kEcxSse42 = 1u << 20, kEcxPopcnt = 1u << 23, kEcxXsave = 1u << 26;
 // CPUID.80000001H:ECX / EDX.
 constexpr uint32_t kExtEcxAbm = 1u << 5;
 constexpr uint32_t kExtEdxSyscall = 1u << 11, kExtEdxNx = 1u << 20, kExtEdxRdtscp = 1u << 27,
@@ -40,17 +43,19 @@ kvm_cpuid_entry2 xsave_leaf(uint32_t index, uint32_t eax, uint32_t ebx, uint32_t
 // PSE/PAE/PGE/PAT paging, TSC (RDTSC), MSR (RDMSR/WRMSR), CX8/CX16
 // (CMPXCHG8B/16B), SEP (SYSENTER/SYSEXIT), CMOV, POPCNT, ABM (LZCNT),
 // SYSCALL/SYSRET, RDTSCP, long mode and NX, CLFSH (CLFLUSH), FXSR
-// (FXSAVE/FXRSTOR), XSAVE with leaf 0xD for x87|SSE. Left out on purpose
-// until their instructions work: FPU/MMX/SSE*, BMI1 (TZCNT alone is not
-// enough).
+// (FXSAVE/FXRSTOR), XSAVE with leaf 0xD for x87|SSE, FPU (exec/x87*),
+// MMX, SSE, SSE2, SSE3, SSSE3, SSE4.1, SSE4.2 (exec/sse*, exec/simd_int*).
+// Left out on purpose: MONITOR/MWAIT, AVX*, BMI1 (TZCNT alone is not
+// enough), PCLMULQDQ, AES, x2APIC, TSC-deadline.
 const std::vector<kvm_cpuid_entry2>& supported_cpuid() {
   static const std::vector<kvm_cpuid_entry2> table = {
       // Max basic leaf 0xD (XSAVE), "GenuineIntel" in EBX, EDX, ECX.
       entry(0x0, 0xd, 0x756e6547, 0x6c65746e, 0x49656e69),
       // Family 6, model 0x3a (Ivy Bridge), stepping 9; CLFLUSH size 8 qwords.
-      entry(0x1, 0x000306a9, 0x00000800, kEcxCx16 | kEcxPopcnt | kEcxXsave,
-            kEdxPse | kEdxTsc | kEdxMsr | kEdxPae | kEdxApic | kEdxCx8 | kEdxSep | kEdxPge | kEdxCmov |
-                kEdxPat | kEdxClfsh | kEdxFxsr),
+      entry(0x1, 0x000306a9, 0x00000800,
+            kEcxSse3 | kEcxSsse3 | kEcxCx16 | kEcxSse41 | kEcxSse42 | kEcxPopcnt | kEcxXsave,
+            kEdxFpu | kEdxPse | kEdxTsc | kEdxMsr | kEdxPae | kEdxApic | kEdxCx8 | kEdxSep | kEdxPge |
+                kEdxCmov | kEdxPat | kEdxClfsh | kEdxMmx | kEdxFxsr | kEdxSse | kEdxSse2),
       // XSAVE (exec/sse_state.h): XCR0 may enable x87 | SSE, 576-byte area;
       // subleaf 1: XSAVEOPT, XSAVEC (no XGETBV ECX=1 bit, no XSAVES).
       xsave_leaf(0, 0x3, 576, 576),

@@ -106,6 +106,8 @@ std::optional<int> IoBus::write_wide(uint16_t port, uint8_t size, uint32_t value
   return event_status(acpi_.write(port, size, value), port);
 }
 
+constexpr uint16_t kPostPort = 0x80;
+
 uint8_t IoBus::read_byte(uint16_t port) {
   if (is_uart(port)) return uart_.read(port - Uart8250::kCom1Base);
   if (pc_devices_) {
@@ -129,6 +131,9 @@ std::optional<int> IoBus::write_byte(uint16_t port, uint8_t value) {
     if (port == I8042::kDataPort || port == I8042::kCommandPort) {
       return event_status(i8042_.write(port, value), port);
     }
+    // The POST / I/O-delay port (Linux's outb_p, native_io_delay): a write
+    // only takes time on a PC; nothing to model, nothing to report.
+    if (port == kPostPort) return std::nullopt;
   }
   if (trace_) std::fprintf(trace_, "softkvm: unhandled out port %#06x <- 0x%02x (ignored)\n", port, value);
   return std::nullopt;

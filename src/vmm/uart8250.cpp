@@ -119,6 +119,7 @@ void Uart8250::write(uint16_t offset, uint8_t value) {
         // Enabling ETBEI while THR is empty raises THRE at once.
         if ((value & kIerThre) && !(ier_ & kIerThre)) thre_pending_ = true;
         ier_ = value & 0x0f;
+        ier_written_ = true;
       }
       break;
     case kIirFcr:
@@ -134,6 +135,12 @@ void Uart8250::write(uint16_t offset, uint8_t value) {
 }
 
 size_t Uart8250::receive(const uint8_t* data, size_t n) {
+  // Input waits on the host side until a reader is there: a guest that
+  // programs IER (Linux) takes bytes once it enables the received-data
+  // interrupt (serial8250_do_startup, when the tty is opened); earlier
+  // bytes would be lost to the FIFO clears of its probe and setup. A guest
+  // that never writes IER polls LSR and takes them at once.
+  if (ier_written_ && !(ier_ & kIerRxData)) return 0;
   size_t taken = 0;
   while (taken < n && rx_.size() < kRxQueueLimit) rx_.push_back(data[taken++]);
   update_irq();

@@ -61,6 +61,7 @@ class Uart8250 {
   bool thre_pending_ = false;  // THR-empty interrupt not yet acknowledged
   bool irq_level_ = false;
   uint8_t ier_ = 0;
+  bool ier_written_ = false;  // the guest programs IER: hold input until RDI is on
   uint8_t fcr_ = 0;
   uint8_t lcr_ = 0;
   uint8_t mcr_ = 0;

@@ -4,7 +4,8 @@
 # soft|host) or on QEMU TCG (BACKEND qemu, the oracle for the initramfs and
 # the command line). Passes when the guest prints every BOOT-TEST line and
 # the marker within TIMEOUT seconds.
-# Usage: run_boot_test.sh BUILD_DIR BACKEND CPUS TIMEOUT [--known-failure REASON]
+# Usage: run_boot_test.sh BUILD_DIR BACKEND CPUS TIMEOUT [--entry 64|16] [--known-failure REASON]
+#   --entry: softkvm's bzImage entry (64-bit boot protocol by default).
 #   --known-failure: the case is listed as not passing yet. A failure then
 #   prints REASON and exits 77 (ctest SKIP); a pass fails the test (remove
 #   the mark). Exits 77 with a reason when the kernel or busybox is missing.
@@ -12,7 +13,14 @@ set -u
 build=$1 backend=$2 cpus=$3 timeout_s=$4
 shift 4
 known_failure=
-[ "${1:-}" = --known-failure ] && known_failure=$2
+entry=()
+while [ $# -gt 0 ]; do
+  case $1 in
+    --known-failure) known_failure=$2; shift 2 ;;
+    --entry) entry=(--entry "$2"); shift 2 ;;
+    *) echo "run_boot_test.sh: unknown option $1"; exit 2 ;;
+  esac
+done
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 kernel=${SKVM_BOOT_KERNEL:-$(ls /boot/vmlinuz-*-cloud-amd64 2>/dev/null | sort -V | tail -1)}
@@ -34,7 +42,7 @@ case $backend in
       -drive "file=$tmp/disk.img,if=virtio,format=raw" </dev/null >"$tmp/out" 2>"$tmp/err"
     rc=$? ;;
   *)
-    timeout "$timeout_s" "$build/softkvm" run --backend "$backend" -k "$kernel" -i "$tmp/initrd.cpio.gz" \
+    timeout "$timeout_s" "$build/softkvm" run --backend "$backend" "${entry[@]}" -k "$kernel" -i "$tmp/initrd.cpio.gz" \
       -c "$cpus" -m 256 --disk "$tmp/disk.img" --verbose </dev/null >"$tmp/out" 2>"$tmp/err"
     rc=$? ;;
 esac

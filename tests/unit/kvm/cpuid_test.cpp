@@ -40,10 +40,12 @@ TEST(SupportedCpuid, IsIntelAndAdvertisesOnlyImplementedFeatures) {
   // Exactly the implemented features (opcodes.inc rows that exist and are
   // tested): a new bit here must come with its instructions.
   Out l1 = query(t, 1);
-  EXPECT_EQ(l1.r[3], (1u << 3) | (1u << 4) | (1u << 5) | (1u << 6) | (1u << 8) | (1u << 9) | (1u << 11) |
-                         (1u << 13) | (1u << 15) | (1u << 16) | (1u << 19) | (1u << 24))
-      << "EDX: PSE TSC MSR PAE CX8 APIC SEP PGE CMOV PAT CLFSH FXSR; no FPU/SSE yet";
-  EXPECT_EQ(l1.r[2], (1u << 13) | (1u << 23) | (1u << 26)) << "ECX: CX16 POPCNT XSAVE; no SSE3+/x2APIC yet";
+  EXPECT_EQ(l1.r[3], (1u << 0) | (1u << 3) | (1u << 4) | (1u << 5) | (1u << 6) | (1u << 8) | (1u << 9) |
+                         (1u << 11) | (1u << 13) | (1u << 15) | (1u << 16) | (1u << 19) | (1u << 23) |
+                         (1u << 24) | (1u << 25) | (1u << 26))
+      << "EDX: FPU PSE TSC MSR PAE CX8 APIC SEP PGE CMOV PAT CLFSH MMX FXSR SSE SSE2";
+  EXPECT_EQ(l1.r[2], (1u << 0) | (1u << 9) | (1u << 13) | (1u << 19) | (1u << 20) | (1u << 23) | (1u << 26))
+      << "ECX: SSE3 SSSE3 CX16 SSE4.1 SSE4.2 POPCNT XSAVE; no MONITOR/AVX/x2APIC/TSC-deadline";
   // Leaf 0xD: XCR0 may hold x87 | SSE only (AVX is not implemented), 576
   // bytes; XSAVEOPT and XSAVEC, no XSAVES.
   Out d0 = query(t, 0xd, 0), d1 = query(t, 0xd, 1);
