@@ -87,3 +87,7 @@ if [ -x "$build/bench_cpu_loop" ]; then
 else
   echo "n/a ($build/bench_cpu_loop not built)"
 fi
+
+echo
+echo "## Linux boot to the marker: softkvm vs QEMU TCG (bench/boot)"
+"$(dirname "$0")/boot/run.sh" "$build" "${BOOT_REPS:-3}" || echo "bench/boot failed with status $?"

@@ -40,12 +40,22 @@ bool pop_e(Exec& x, const Insn& i) {
   return true;
 }
 
-// PUSH Sreg: a 32/64-bit push writes the selector zero-extended (Intel
-// CPUs write only the low 16 bits; the stored value is the same in RAM we
-// own — DEVIATION: we write the full width, upper bytes zero).
+// PUSH Sreg (SDM Vol. 2B PUSH): with a 32-bit operand size recent Intel
+// CPUs move only the 16-bit selector into the 4-byte slot and leave its
+// upper half; KVM's emulator does the same (emulate.c em_push_sreg: RSP -= 2,
+// then a 2-byte push). A 64-bit push stores the selector zero-extended
+// (checked natively on the reference host).
 template <unsigned W, SegReg S>
 bool push_sreg(Exec& x, const Insn&) {
-  return push<W>(x, x.s.seg[S].selector);
+  if constexpr (W == 4) {
+    const unsigned sw = stack_width(x.s);
+    const uint64_t sp = (x.s.gpr[kRsp] - 4) & mask_for(sw);
+    if (!seg_write<2>(x, kSs, sp, x.s.seg[S].selector)) return false;
+    reg_set_w(x.s, kRsp, sp, sw);
+    return true;
+  } else {
+    return push<W>(x, x.s.seg[S].selector);
+  }
 }
 template <unsigned W, SegReg S>
 bool pop_sreg(Exec& x, const Insn&) {

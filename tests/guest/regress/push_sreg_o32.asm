@@ -1,7 +1,6 @@
-; softkvm bug (exec/stack.h, not fixed here): PUSH Sreg with a 32-bit operand size
-; zero-extends the selector; KVM and the host CPU write 16 bits and keep the
-; upper half of the slot. Found by tests/fuzz (skvm-fuzz --seed 7 --mode 32 --rows PUSH_DS).
-; Move to tests/guest/regress/ once fixed.
+; Regression (found by tests/fuzz: skvm-fuzz --seed 7 --mode 32 --rows PUSH_DS):
+; PUSH Sreg with a 32-bit operand size writes only the 16-bit selector and
+; keeps the upper half of the slot, as KVM and the host CPU do.
 ; softkvm vs oracle: stack-0x4: 0x0 vs 0x2
 ; Written by tests/fuzz (skvm-fuzz); expectations are the host /dev/kvm result.
 ; mode: prot32
