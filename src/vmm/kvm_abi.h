@@ -24,3 +24,5 @@
 static_assert(sizeof(kvm_cpuid2) == 8 && offsetof(kvm_cpuid2, entries) == 8);
 static_assert(KVM_GET_SUPPORTED_CPUID == 0xc008ae05);
 static_assert(KVM_SET_CPUID2 == 0x4008ae90);
+static_assert(sizeof(kvm_irq_routing) == 8 && offsetof(kvm_irq_routing, entries) == 8);
+static_assert(KVM_SET_GSI_ROUTING == 0x4008ae6a);

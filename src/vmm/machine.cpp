@@ -185,13 +185,51 @@ void Machine::setup_irqchip() {
   }
   vm_ioctl(KVM_CREATE_IRQCHIP, 0, "KVM_CREATE_IRQCHIP");
   irqchip_ = true;
+  setup_gsi_routing();
   if (backend_.ioctl(vm_fd_, KVM_CHECK_EXTENSION, KVM_CAP_PIT2) > 0) {
+    // KVM_PIT_SPEAKER_DUMMY: port 0x61 (channel 2 gate and OUT) stays in
+    // the kernel; Linux calibrates the TSC through it.
     kvm_pit_config pit{};
+    pit.flags = KVM_PIT_SPEAKER_DUMMY;
     vm_ioctl(KVM_CREATE_PIT2, ptr_arg(&pit), "KVM_CREATE_PIT2");
   } else if (config_.trace) {
     std::fprintf(config_.trace, "softkvm: --backend %s lacks KVM_CAP_PIT2: no i8254 timer\n", backend_.name);
   }
   if (config_.trace) std::fprintf(config_.trace, "softkvm: in-kernel irqchip and PIT created\n");
+}
+
+// The ISA interrupts as a PC wires them and as the MADT describes them (an
+// interrupt source override sends IRQ 0 to IOAPIC pin 2): GSI 0-15 to the
+// PIC pins (2 is the cascade), GSI 0 to IOAPIC pin 2 and every other GSI
+// 1-23 to its own pin. KVM's default routing sends GSI 0 to pin 0, where
+// Linux, reading the MADT, does not look for the timer (QEMU's
+// kvm_pc_setup_irq_routing makes the same change). api.rst:
+// KVM_SET_GSI_ROUTING replaces the whole table.
+void Machine::setup_gsi_routing() {
+  if (backend_.ioctl(vm_fd_, KVM_CHECK_EXTENSION, KVM_CAP_IRQ_ROUTING) <= 0) return;
+  constexpr unsigned kMaxRoutes = 16 + 24;
+  const size_t bytes = sizeof(kvm_irq_routing) + kMaxRoutes * sizeof(kvm_irq_routing_entry);
+  auto storage = std::make_unique<uint64_t[]>((bytes + 7) / 8);
+  // SAFETY: storage is zeroed, 8-byte aligned and large enough for the
+  // header plus kMaxRoutes entries (C layout: vmm/kvm_abi.h).
+  auto* table = reinterpret_cast<kvm_irq_routing*>(storage.get());
+  unsigned n = 0;
+  auto add = [&](uint32_t gsi, uint32_t chip, uint32_t pin) {
+    kvm_irq_routing_entry& e = table->entries[n++];
+    e.gsi = gsi;
+    e.type = KVM_IRQ_ROUTING_IRQCHIP;
+    e.u.irqchip.irqchip = chip;
+    e.u.irqchip.pin = pin;
+  };
+  for (uint32_t gsi = 0; gsi < 16; ++gsi) {
+    if (gsi != 2) add(gsi, gsi < 8 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE, gsi % 8);
+  }
+  for (uint32_t gsi = 0; gsi < 24; ++gsi) {
+    if (gsi == 0) add(0, KVM_IRQCHIP_IOAPIC, 2);
+    else if (gsi != 2) add(gsi, KVM_IRQCHIP_IOAPIC, gsi);
+  }
+  table->nr = n;
+  vm_ioctl(KVM_SET_GSI_ROUTING, ptr_arg(table), "KVM_SET_GSI_ROUTING");
 }
 
 Machine::~Machine() { release(); }

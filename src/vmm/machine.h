@@ -75,6 +75,7 @@ class Machine {
   int vm_ioctl(unsigned long request, unsigned long arg, const char* what);
   int vcpu_ioctl(const Vcpu& v, unsigned long request, unsigned long arg, const char* what);
   void setup_irqchip();
+  void setup_gsi_routing();
   void setup_cpuid(const Vcpu& v, uint32_t index);
   int run_vcpu(uint32_t index, IoBus& io);
   int report_failure(const Vcpu& v, const char* headline);
