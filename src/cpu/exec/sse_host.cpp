@@ -188,13 +188,15 @@ uint32_t host_to_int(ToInt op, bool wide, const Xmm& src, uint32_t mxcsr, uint64
   uint32_t mx = host_mxcsr(mxcsr), saved;
   uint64_t r = 0;
   // SAFETY: reads the 16-byte aligned `src`; only the output register and
-  // the (restored) MXCSR change.
+  // the (restored) MXCSR change. The output is early-clobber: it is written
+  // before the last MXCSR store, so it must not hold a memory operand's
+  // address (clang -O0 addresses them through registers).
 #define SKVM_TO_INT(text, type)                                                      \
   {                                                                                  \
     type v;                                                                          \
     asm volatile("stmxcsr %[saved]\n\tldmxcsr %[mx]\n\t" text                        \
                  "\n\tstmxcsr %[mx]\n\tldmxcsr %[saved]"                             \
-                 : [r] "=r"(v), [mx] "+m"(mx), [saved] "=m"(saved)                   \
+                 : [r] "=&r"(v), [mx] "+m"(mx), [saved] "=m"(saved)                   \
                  : [s] "m"(src));                                                    \
     r = static_cast<uint64_t>(v);                         \
   }
@@ -242,11 +244,13 @@ uint32_t host_comi(bool is_double, bool unordered_quiet, const Xmm& a, const Xmm
                    uint64_t* zpc) {
   uint32_t mx = host_mxcsr(mxcsr), saved;
   uint64_t ax;
-  // SAFETY: reads the aligned a and b; LAHF copies ZF/PF/CF into AH.
+  // SAFETY: reads the aligned a and b; LAHF copies ZF/PF/CF into AH. RAX is
+  // early-clobber: LAHF writes it before the MXCSR store, so no memory
+  // operand may be addressed through it.
 #define SKVM_COMI(text)                                                                     \
   asm volatile("stmxcsr %[saved]\n\tldmxcsr %[mx]\n\tmovdqa %[a], %%xmm0\n\t" text          \
                "\n\tlahf\n\tstmxcsr %[mx]\n\tldmxcsr %[saved]"                              \
-               : "=a"(ax), [mx] "+m"(mx), [saved] "=m"(saved)                               \
+               : "=&a"(ax), [mx] "+m"(mx), [saved] "=m"(saved)                               \
                : [a] "m"(a), [b] "m"(b)                                                     \
                : "xmm0", "cc")
   if (is_double) {

@@ -70,30 +70,30 @@ TEST(LinuxLoader, ZeroPageHoldsLoaderTypeCmdlineAndSetupHeader) {
   Ram ram(64 * kMiB);
   load_linux(ram.mem(), fake_bzimage({0x90}), {"console=ttyS0 quiet", nullptr, "", 0xe0000, false});
   const boot_params zp = zero_page(ram);
-  EXPECT_EQ(zp.hdr.header, 0x53726448u);
-  EXPECT_EQ(zp.hdr.type_of_loader, 0xff);
-  EXPECT_EQ(zp.hdr.version, 0x020f);
+  EXPECT_EQ(+zp.hdr.header, 0x53726448u);
+  EXPECT_EQ(+zp.hdr.type_of_loader, 0xff);
+  EXPECT_EQ(+zp.hdr.version, 0x020f);
   EXPECT_TRUE(zp.hdr.loadflags & 0x01);  // LOADED_HIGH
-  EXPECT_EQ(zp.hdr.cmd_line_ptr, kCmdlineAddr);
+  EXPECT_EQ(+zp.hdr.cmd_line_ptr, kCmdlineAddr);
   EXPECT_STREQ(reinterpret_cast<const char*>(&ram.bytes[kCmdlineAddr]), "console=ttyS0 quiet");
   EXPECT_EQ(zp.acpi_rsdp_addr, 0xe0000u);
-  EXPECT_EQ(zp.hdr.ramdisk_image, 0u);
+  EXPECT_EQ(+zp.hdr.ramdisk_image, 0u);
 }
 
 TEST(LinuxLoader, E820MapReservesEbdaAndBiosAndCoversRam) {
   Ram ram(64 * kMiB);
   load_linux(ram.mem(), fake_bzimage({0x90}), {"", nullptr, "", 0, false});
   const boot_params zp = zero_page(ram);
-  ASSERT_EQ(zp.e820_entries, 4);
-  EXPECT_EQ(zp.e820_table[0].addr, 0u);
-  EXPECT_EQ(zp.e820_table[0].size, 0x9fc00u);
-  EXPECT_EQ(zp.e820_table[0].type, 1u);
-  EXPECT_EQ(zp.e820_table[1].type, 2u);
-  EXPECT_EQ(zp.e820_table[2].addr, 0xe0000u);
-  EXPECT_EQ(zp.e820_table[2].type, 2u);
-  EXPECT_EQ(zp.e820_table[3].addr, 0x100000u);
+  ASSERT_EQ(+zp.e820_entries, 4);
+  EXPECT_EQ(+zp.e820_table[0].addr, 0u);
+  EXPECT_EQ(+zp.e820_table[0].size, 0x9fc00u);
+  EXPECT_EQ(+zp.e820_table[0].type, 1u);
+  EXPECT_EQ(+zp.e820_table[1].type, 2u);
+  EXPECT_EQ(+zp.e820_table[2].addr, 0xe0000u);
+  EXPECT_EQ(+zp.e820_table[2].type, 2u);
+  EXPECT_EQ(+zp.e820_table[3].addr, 0x100000u);
   EXPECT_EQ(zp.e820_table[3].addr + zp.e820_table[3].size, 64 * kMiB);
-  EXPECT_EQ(zp.e820_table[3].type, 1u);
+  EXPECT_EQ(+zp.e820_table[3].type, 1u);
 }
 
 TEST(LinuxLoader, InitrdGoesPageAlignedAtTopOfRamAndIsRecorded) {
@@ -101,9 +101,9 @@ TEST(LinuxLoader, InitrdGoesPageAlignedAtTopOfRamAndIsRecorded) {
   const std::vector<uint8_t> initrd(5000, 0x42);
   load_linux(ram.mem(), fake_bzimage({0x90}), {"", &initrd, "initrd.img", 0, false});
   const boot_params zp = zero_page(ram);
-  EXPECT_EQ(zp.hdr.ramdisk_size, 5000u);
+  EXPECT_EQ(+zp.hdr.ramdisk_size, 5000u);
   EXPECT_EQ(zp.hdr.ramdisk_image % 4096, 0u);
-  EXPECT_EQ(zp.hdr.ramdisk_image, 64 * kMiB - 8192);
+  EXPECT_EQ(+zp.hdr.ramdisk_image, 64 * kMiB - 8192);
   EXPECT_EQ(ram.bytes[zp.hdr.ramdisk_image], 0x42);
   EXPECT_EQ(ram.bytes[zp.hdr.ramdisk_image + 4999], 0x42);
 }
