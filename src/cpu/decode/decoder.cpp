@@ -4,6 +4,7 @@
 #include <array>
 #include <vector>
 
+#include "cpu/exec/locked.h"
 #include "cpu/isa/isa.h"
 #include "cpu/state.h"
 
@@ -305,6 +306,7 @@ Decoded decode(const uint8_t* bytes, unsigned avail, unsigned code_size, Insn* o
     return Decoded{c.pos, true, false};
   }
   in.fn = exec::handler_for(row_idx, osz);
+  if (needs_bus_lock(lock, map == isa::kMap1, b, in.pfx & kInsnMem)) in.fn = exec::handler_bus_locked();
   bool end = row->attrs & (isa::kAttrEnd | isa::kAttrSys);
   bool sys = row->attrs & isa::kAttrSys;
   // REP string forms may stop mid-way (I/O exits) or run long: keep them

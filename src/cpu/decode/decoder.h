@@ -32,4 +32,6 @@ Handler handler_for(uint16_t row, unsigned osize);
 Handler handler_unimplemented();
 Handler handler_ud();
 Handler handler_gp0();
+// Runs the row's handler under the process-wide bus lock (exec/locked.cpp).
+Handler handler_bus_locked();
 }  // namespace skvm::cpu::exec

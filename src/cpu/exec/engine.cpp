@@ -6,7 +6,6 @@
 #include "cpu/decode/decoder.h"
 #include "cpu/events/debug.h"
 #include "cpu/exec/engine_impl.h"
-#include "cpu/exec/locked.h"
 #include "cpu/mmu/mmu_impl.h"
 
 namespace skvm::cpu {
@@ -194,7 +193,7 @@ EngineImpl::Next EngineImpl::debug_insn(const Insn& i, Stop* stop) {
   const uint64_t deliveries = cpu_.deliveries();
   cpu_.mmu().take_watch_hits();
   s_.rip = start + i.len;
-  if (!(is_locked_insn(i) ? run_locked_insn(x_, i) : i.fn(x_, i))) {
+  if (!i.fn(x_, i)) {
     const uint64_t held = shadow_dr6_;
     shadow_dr6_ = 0;
     const Next n = after_fail(start, i, stop);
@@ -490,7 +489,7 @@ Stop EngineImpl::execute(const std::atomic<int>* kick, bool single) {
       const Insn& i = ins[k];
       const uint64_t start = s_.rip;
       s_.rip = start + i.len;
-      if (!(is_locked_insn(i) ? run_locked_insn(x_, i) : i.fn(x_, i))) [[unlikely]] {
+      if (!i.fn(x_, i)) [[unlikely]] {
         if (after_fail(start, i, &stop) == Next::kStop) return finish(stop);
         broke = true;  // an exception was delivered: continue at the handler
         break;

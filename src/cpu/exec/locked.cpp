@@ -1,6 +1,7 @@
 #include "cpu/exec/locked.h"
 
 #include "cpu/cpu.h"
+#include "cpu/decode/decoder.h"
 
 #include <mutex>
 
@@ -11,14 +12,19 @@ std::mutex g_bus_lock;
 thread_local bool t_holds_bus_lock = false;
 }  // namespace
 
-bool run_locked_insn(Exec& x, const Insn& i) {
+namespace {
+bool run_bus_locked(Exec& x, const Insn& i) {
+  const Handler handler = exec::handler_for(i.row, i.osize);
   g_bus_lock.lock();
   t_holds_bus_lock = true;
-  const bool ok = i.fn(x, i);
+  const bool ok = handler(x, i);
   t_holds_bus_lock = false;
   g_bus_lock.unlock();
   return ok;
 }
+}  // namespace
+
+Handler exec::handler_bus_locked() { return &run_bus_locked; }
 
 void Cpu::abandon_bus_lock() {
   if (!t_holds_bus_lock) return;

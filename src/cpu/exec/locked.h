@@ -12,12 +12,14 @@
 
 namespace skvm::cpu {
 
-// LOCK prefix, or XCHG r/m, r (opcodes 86/87) with a memory operand.
-inline bool is_locked_insn(const Insn& i) {
-  return (i.pfx & kInsnLock) != 0 || ((i.opcode & 0xfe) == 0x86 && (i.pfx & kInsnMem) != 0);
+// The decoder gives such records the handler exec::handler_bus_locked()
+// (decode/decoder.h), which takes the lock and runs the row's own handler
+// (found again from Insn::row and Insn::osize): the run loop pays nothing
+// for the other instructions.
+// LOCK prefix (memory form), or XCHG r/m, r (opcodes 86/87) with a memory
+// operand.
+inline bool needs_bus_lock(bool lock_prefix, bool map1, uint8_t opcode, bool mem) {
+  return mem && (lock_prefix || (map1 && (opcode & 0xfe) == 0x86));
 }
-
-// Runs i.fn(x, i) holding the bus lock.
-bool run_locked_insn(Exec& x, const Insn& i);
 
 }  // namespace skvm::cpu
