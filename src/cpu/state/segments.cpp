@@ -97,14 +97,11 @@ bool load_code_segment(Cpu& cpu, uint16_t selector, uint64_t offset) {
   const unsigned type = desc_type(raw);
   const unsigned dpl = desc_dpl(raw);
   if (!desc_s(raw)) {
-    // Far CALL/JMP through call gates never get here (exec/branch.h sends
-    // them to events/call_gate.h); RETF/IRET to a gate is #GP(selector).
-    // Task gates and TSS descriptors (task switches) are not implemented:
-    // stop with KVM_EXIT_INTERNAL_ERROR instead of running wrongly. Other
-    // system types are #GP(selector).
-    if (type == 0x5 || type == 0x1 || type == 0x9) {
-      return internal_error_exit(cpu, 0xca110000u | selector);
-    }
+    // Far CALL/JMP through call gates, task gates and TSS descriptors
+    // never get here (exec/branch.h sends them to events/call_gate.h and
+    // events/task_switch.h); what remains is RETF (or a task's CS) naming
+    // a system descriptor: not a code segment, #GP(selector) (SDM Vol. 2B
+    // RET, "IF return code segment descriptor is not a code segment").
     return raise(cpu, kGP, err);
   }
   if (!(type & 8)) return raise(cpu, kGP, err);
