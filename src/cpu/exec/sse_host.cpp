@@ -15,40 +15,30 @@ namespace {
 using simd::Xmm;
 using OpFn = void (*)(Xmm* dst, const Xmm& src, uint32_t& mx);
 
-// dst = insn(src, dst) with xmm0 holding dst. SAFETY: the asm reads `src`
-// and reads/writes `*dst`, both 16-byte aligned Xmm objects (alignas(16)),
-// and clobbers only xmm0 and the MXCSR it restores.
-#define SKVM_SSE_OP(fn, text)                                                              \
-  void fn(Xmm* dst, const Xmm& src, uint32_t& mx) {                                        \
-    uint32_t saved;                                                                        \
-    asm volatile("stmxcsr %[saved]\n\t"                                                    \
-                 "ldmxcsr %[mx]\n\t"                                                       \
-                 "movdqa %[d], %%xmm0\n\t" text                                            \
-                 "\n\t"                                                                    \
-                 "movdqa %%xmm0, %[d]\n\t"                                                 \
-                 "stmxcsr %[mx]\n\t"                                                       \
-                 "ldmxcsr %[saved]"                                                        \
-                 : [d] "+m"(*dst), [mx] "+m"(mx), [saved] "=m"(saved)                      \
-                 : [s] "m"(src)                                                            \
-                 : "xmm0");                                                                \
-  }
+// Every host operation below is bracketed by these: save the host MXCSR,
+// load the guest's (exceptions masked), run, read the flags back, restore.
+#define SKVM_MXCSR_ENTER "stmxcsr %[saved]\n\tldmxcsr %[mx]\n\t"
+#define SKVM_MXCSR_LEAVE "\n\tstmxcsr %[mx]\n\tldmxcsr %[saved]"
+
+// dst = insn(src, dst) with xmm0 holding dst; extra asm inputs (the imm8)
+// follow `src`. SAFETY: the asm reads `src` and reads/writes `*dst`, both
+// 16-byte aligned Xmm objects (alignas(16)), and clobbers only xmm0 and the
+// MXCSR it restores.
+#define SKVM_SSE_BODY(text, ...)                                                            \
+  uint32_t saved;                                                                           \
+  asm volatile(SKVM_MXCSR_ENTER "movdqa %[d], %%xmm0\n\t" text "\n\tmovdqa %%xmm0, %[d]" \
+                   SKVM_MXCSR_LEAVE                                                         \
+               : [d] "+m"(*dst), [mx] "+m"(mx), [saved] "=m"(saved)                         \
+               : [s] "m"(src)__VA_OPT__(, ) __VA_ARGS__                                     \
+               : "xmm0")
+
+#define SKVM_SSE_OP(fn, text) \
+  void fn(Xmm* dst, const Xmm& src, uint32_t& mx) { SKVM_SSE_BODY(text); }
 
 // The same with a compile-time imm8 (one instance per immediate value).
-#define SKVM_SSE_OP_IMM(fn, text)                                                          \
-  template <int I>                                                                         \
-  void fn(Xmm* dst, const Xmm& src, uint32_t& mx) {                                        \
-    uint32_t saved;                                                                        \
-    asm volatile("stmxcsr %[saved]\n\t"                                                    \
-                 "ldmxcsr %[mx]\n\t"                                                       \
-                 "movdqa %[d], %%xmm0\n\t" text                                            \
-                 "\n\t"                                                                    \
-                 "movdqa %%xmm0, %[d]\n\t"                                                 \
-                 "stmxcsr %[mx]\n\t"                                                       \
-                 "ldmxcsr %[saved]"                                                        \
-                 : [d] "+m"(*dst), [mx] "+m"(mx), [saved] "=m"(saved)                      \
-                 : [s] "m"(src), [imm] "i"(I)                                              \
-                 : "xmm0");                                                                \
-  }
+#define SKVM_SSE_OP_IMM(fn, text) \
+  template <int I>                \
+  void fn(Xmm* dst, const Xmm& src, uint32_t& mx) { SKVM_SSE_BODY(text, [imm] "i"(I)); }
 
 SKVM_SSE_OP(addps, "addps %[s], %%xmm0")
 SKVM_SSE_OP(addss, "addss %[s], %%xmm0")
@@ -112,6 +102,7 @@ SKVM_SSE_OP_IMM(dppd, "dppd %[imm], %[s], %%xmm0")
 
 #undef SKVM_SSE_OP
 #undef SKVM_SSE_OP_IMM
+#undef SKVM_SSE_BODY
 
 #define SKVM_IMM_TABLE(name, fn, n)                                                      \
   template <size_t... K>                                                                 \
@@ -194,8 +185,7 @@ uint32_t host_to_int(ToInt op, bool wide, const Xmm& src, uint32_t mxcsr, uint64
 #define SKVM_TO_INT(text, type)                                                      \
   {                                                                                  \
     type v;                                                                          \
-    asm volatile("stmxcsr %[saved]\n\tldmxcsr %[mx]\n\t" text                        \
-                 "\n\tstmxcsr %[mx]\n\tldmxcsr %[saved]"                             \
+    asm volatile(SKVM_MXCSR_ENTER text SKVM_MXCSR_LEAVE                              \
                  : [r] "=&r"(v), [mx] "+m"(mx), [saved] "=m"(saved)                   \
                  : [s] "m"(src));                                                    \
     r = static_cast<uint64_t>(v);                         \
@@ -224,8 +214,8 @@ uint32_t host_from_int(bool to_double, bool wide, uint64_t v, Xmm* dst, uint32_t
   // SAFETY: reads/writes the 16-byte aligned *dst; clobbers xmm0 and the
   // restored MXCSR.
 #define SKVM_FROM_INT(text)                                                               \
-  asm volatile("stmxcsr %[saved]\n\tldmxcsr %[mx]\n\tmovdqa %[d], %%xmm0\n\t" text        \
-               "\n\tmovdqa %%xmm0, %[d]\n\tstmxcsr %[mx]\n\tldmxcsr %[saved]"             \
+  asm volatile(SKVM_MXCSR_ENTER "movdqa %[d], %%xmm0\n\t" text                            \
+               "\n\tmovdqa %%xmm0, %[d]" SKVM_MXCSR_LEAVE                                   \
                : [d] "+m"(*dst), [mx] "+m"(mx), [saved] "=m"(saved)                       \
                : [v] "r"(v)                                                               \
                : "xmm0")
@@ -248,8 +238,8 @@ uint32_t host_comi(bool is_double, bool unordered_quiet, const Xmm& a, const Xmm
   // early-clobber: LAHF writes it before the MXCSR store, so no memory
   // operand may be addressed through it.
 #define SKVM_COMI(text)                                                                     \
-  asm volatile("stmxcsr %[saved]\n\tldmxcsr %[mx]\n\tmovdqa %[a], %%xmm0\n\t" text          \
-               "\n\tlahf\n\tstmxcsr %[mx]\n\tldmxcsr %[saved]"                              \
+  asm volatile(SKVM_MXCSR_ENTER "movdqa %[a], %%xmm0\n\t" text                              \
+               "\n\tlahf" SKVM_MXCSR_LEAVE                                                   \
                : "=&a"(ax), [mx] "+m"(mx), [saved] "=m"(saved)                               \
                : [a] "m"(a), [b] "m"(b)                                                     \
                : "xmm0", "cc")
@@ -264,5 +254,8 @@ uint32_t host_comi(bool is_double, bool unordered_quiet, const Xmm& a, const Xmm
   *zpc = (ax >> 8) & (kFlagZF | kFlagPF | kFlagCF);
   return mx & simd::kMxFlags;
 }
+
+#undef SKVM_MXCSR_ENTER
+#undef SKVM_MXCSR_LEAVE
 
 }  // namespace skvm::cpu::sse
