@@ -54,6 +54,25 @@ std::string attributes(const Row& r) {
   add(kAttrI64, "not in 64-bit");
   add(kAttrO64, "64-bit only");
   add(kAttrUd, "#UD");
+  add(kAttrGateFallback, "without its CPUID feature: the NP form");
+  return s;
+}
+
+// The row's CPUID gate (isa/features.h): the leaf/register/bit the decoder
+// checks in the vCPU's KVM_SET_CPUID2 table.
+std::string cpuid_gate(const Row& r) {
+  if (r.feature == kFeatNone) return "";
+  const FeatureInfo& f = kFeatureInfo[r.feature];
+  static const char* const kReg[] = {"EAX", "EBX", "ECX", "EDX"};
+  char buf[96];
+  if (f.subleaf != 0 || f.leaf == 7)
+    std::snprintf(buf, sizeof buf, "%s (%XH.%u:%s[%u])", std::string(f.name).c_str(), f.leaf, f.subleaf, kReg[f.reg], f.bit);
+  else
+    std::snprintf(buf, sizeof buf, "%s (%XH:%s[%u])", std::string(f.name).c_str(), f.leaf, kReg[f.reg], f.bit);
+  std::string s = buf;
+  if (f.also != kFeatNone) s += " + " + std::string(feature_name(f.also));
+  if (r.feature == kFeatCx8) s += "; REX.W: CX16";
+  if (f.only64) s += ", 64-bit mode only";
   return s;
 }
 
@@ -63,10 +82,15 @@ std::string section() {
   out << "The engine decodes " << kNumRows
       << " encoding forms (rows of the instruction table). Every byte sequence that matches"
          " no row stops with `KVM_EXIT_INTERNAL_ERROR` (`KVM_INTERNAL_ERROR_EMULATION`);"
-         " rows marked #UD raise #UD as the SDM says.\n\n";
-  out << "| form | encoding | attributes |\n|---|---|---|\n";
+         " rows marked #UD raise #UD as the SDM says. A form with a CPUID feature raises #UD"
+         " when the vCPU's `KVM_SET_CPUID2` table lacks it (decided at decode time;"
+         " before any `KVM_SET_CPUID2` every feature is admitted).\n\n";
+  unsigned gated = 0;
+  for (const Row& r : kRows) gated += r.feature != kFeatNone;
+  out << gated << " forms are CPUID-gated.\n\n";
+  out << "| form | encoding | attributes | CPUID |\n|---|---|---|---|\n";
   for (const Row& r : kRows) {
-    out << "| " << r.name << " | " << encoding(r) << " | " << attributes(r) << " |\n";
+    out << "| " << r.name << " | " << encoding(r) << " | " << attributes(r) << " | " << cpuid_gate(r) << " |\n";
   }
   out << "<!-- end of generated table -->\n";
   return out.str();

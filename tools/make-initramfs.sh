@@ -4,7 +4,8 @@
 #   INIT_SCRIPT defaults to tools/initramfs/init (the demo's shell);
 #   tools/initramfs/boot-test-init is the boot test's.
 # Needs busybox-static (/bin/busybox); adds the virtio modules of the newest
-# /lib/modules/*-cloud-amd64 (or KVERSION) so the guest can see virtio disks.
+# /lib/modules/*-cloud-amd64 (or KVERSION) so the guest can see virtio disks
+# and the virtio console (`softkvm run --console virtio`, hvc0).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 out=${1:?usage: make-initramfs.sh OUT.cpio.gz [INIT_SCRIPT]}
@@ -25,7 +26,7 @@ chmod 755 "$tmp/init"
 if [ -n "$kver" ]; then
   for m in drivers/virtio/virtio.ko drivers/virtio/virtio_ring.ko drivers/virtio/virtio_mmio.ko \
            drivers/virtio/virtio_pci_legacy_dev.ko drivers/virtio/virtio_pci_modern_dev.ko \
-           drivers/virtio/virtio_pci.ko drivers/block/virtio_blk.ko; do
+           drivers/virtio/virtio_pci.ko drivers/block/virtio_blk.ko drivers/char/virtio_console.ko; do
     f=/lib/modules/$kver/kernel/$m
     if [ -f "$f" ]; then cp "$f" "$tmp/lib/modules/"; elif [ -f "$f.xz" ]; then xz -dc "$f.xz" >"$tmp/lib/modules/$(basename "$m")"; fi
   done

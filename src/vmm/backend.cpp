@@ -20,9 +20,10 @@ int soft_ioctl(int fd, unsigned long request, unsigned long arg) {
   return skvm_ioctl(fd, request, arg);
 }
 int soft_close(int fd) { return skvm_close(fd); }
+void host_signal_notify() {}
 
-const KvmBackend kHost{"host", host_open, host_ioctl, host_close};
-const KvmBackend kSoft{"soft", soft_open, soft_ioctl, soft_close};
+const KvmBackend kHost{"host", host_open, host_ioctl, host_close, host_signal_notify};
+const KvmBackend kSoft{"soft", soft_open, soft_ioctl, soft_close, skvm_signal_notify};
 
 }  // namespace
 

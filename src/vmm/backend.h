@@ -18,6 +18,10 @@ struct KvmBackend {
   int (*ioctl)(int fd, unsigned long request, unsigned long arg);
   // As close(fd).
   int (*close)(int fd);
+  // Async-signal-safe, from a signal handler on a vCPU thread: makes the
+  // KVM_RUN in progress return -1/EINTR (KVM_EXIT_INTR). The host's KVM does
+  // that for any handled signal (no-op); softkvm needs skvm_signal_notify().
+  void (*signal_notify)();
 };
 
 // The host's /dev/kvm through the libc system calls.

@@ -6,6 +6,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 
@@ -71,20 +72,35 @@ void Console::input_loop() {
   uint8_t buf[256];
   size_t have = 0, used = 0;
   bool eof = false;
+  useconds_t backoff = 1000;
   while (!stop_) {
     if (used < have) {
-      // Feed what the UART will take; wait for the guest to read the rest.
+      // Feed what the console device will take; wait for the guest to read
+      // the rest, polling less often the longer it does not (1 to 16 ms:
+      // piped input waits for the whole boot).
       const size_t n = bus_.receive_console(buf + used, have - used);
       used += n;
-      if (n == 0) usleep(1000);
+      if (n == 0) {
+        usleep(backoff);
+        backoff = std::min<useconds_t>(backoff * 2, 16000);
+      } else {
+        backoff = 1000;
+      }
       continue;
     }
+    // End of input and all of it delivered: only the output flush is left.
     if (eof) {
-      usleep(10000);
+      bus_.flush_console_output();
+      usleep(50000);
       continue;
     }
     struct pollfd p = {STDIN_FILENO, POLLIN, 0};
-    if (poll(&p, 1, 50) <= 0) continue;
+    if (poll(&p, 1, 50) <= 0) {
+      // The UART flushes at each newline; a prompt has none: show it
+      // within 50 ms.
+      bus_.flush_console_output();
+      continue;
+    }
     uint8_t raw[256];
     const ssize_t n = read(STDIN_FILENO, raw, sizeof raw);
     if (n <= 0) {

@@ -1,5 +1,6 @@
-// The guest console on the host side: stdin feeds the UART's receiver
-// (through IoBus::receive_console) from a thread; when stdin is a terminal it
+// The guest console on the host side: stdin feeds the console device's
+// receiver (the UART, or the virtio console with --console virtio, through
+// IoBus::receive_console) from a thread; when stdin is a terminal it
 // is put in raw mode, restored on every exit path (normal return, exit(),
 // fatal signals), and Ctrl-A x quits as in QEMU (Ctrl-A Ctrl-A sends Ctrl-A).
 #pragma once

@@ -20,26 +20,57 @@ void IoBus::enable_pc_devices(CmosRtc::Clock clock, uint64_t mem_size, int reset
   cmos_ = std::make_unique<CmosRtc>(std::move(clock), mem_size);
 }
 
-void IoBus::add_virtio_block(uint64_t base, std::unique_ptr<VirtioMmioBlock> device) {
+void IoBus::add_virtio(uint64_t base, std::unique_ptr<VirtioMmioDevice> device) {
   std::lock_guard lock(mutex_);
-  virtio_base_ = base;
-  virtio_blk_ = std::move(device);
+  mmio_.push_back({base, std::move(device)});
+}
+
+void IoBus::add_virtio_console(uint64_t base, std::unique_ptr<VirtioMmioConsole> device) {
+  VirtioMmioConsole* console = device.get();
+  add_virtio(base, std::move(device));
+  std::lock_guard lock(mutex_);
+  virtio_console_ = console;
+}
+
+void IoBus::flush_console_output() {
+  std::lock_guard lock(mutex_);
+  uart_.flush();
+}
+
+IoBus::Stats IoBus::stats() const {
+  std::lock_guard lock(mutex_);
+  Stats s{uart_accesses_, uart_.bytes_transmitted(), 0, 0, 0, mmio_accesses_};
+  for (const auto& slot : mmio_) {
+    // Only VirtioMmioBlock has the block device ID.
+    if (slot.device->device_id() == VirtioMmioBlock::kDeviceId) {
+      s.blk_requests += static_cast<const VirtioMmioBlock&>(*slot.device).requests();
+    }
+  }
+  if (virtio_console_) {
+    s.hvc_bytes_out = virtio_console_->bytes_transmitted();
+    s.hvc_bytes_in = virtio_console_->bytes_received();
+  }
+  return s;
 }
 
 bool IoBus::handle_mmio(uint64_t addr, uint8_t* data, uint32_t len, bool is_write) {
   std::lock_guard lock(mutex_);
-  if (!virtio_blk_ || addr < virtio_base_ || addr - virtio_base_ >= VirtioMmioBlock::kWindowSize) return false;
-  if (is_write) {
-    virtio_blk_->write(addr - virtio_base_, data, len);
-  } else {
-    virtio_blk_->read(addr - virtio_base_, data, len);
+  ++mmio_accesses_;
+  for (auto& slot : mmio_) {
+    if (addr < slot.base || addr - slot.base >= VirtioMmioDevice::kWindowSize) continue;
+    if (is_write) {
+      slot.device->write(addr - slot.base, data, len);
+    } else {
+      slot.device->read(addr - slot.base, data, len);
+    }
+    return true;
   }
-  return true;
+  return false;
 }
 
 size_t IoBus::receive_console(const uint8_t* data, size_t n) {
   std::lock_guard lock(mutex_);
-  return uart_.receive(data, n);
+  return virtio_console_ ? virtio_console_->receive(data, n) : uart_.receive(data, n);
 }
 
 std::optional<int> IoBus::event_status(PlatformEvent event, uint16_t port) {
@@ -109,7 +140,10 @@ std::optional<int> IoBus::write_wide(uint16_t port, uint8_t size, uint32_t value
 constexpr uint16_t kPostPort = 0x80;
 
 uint8_t IoBus::read_byte(uint16_t port) {
-  if (is_uart(port)) return uart_.read(port - Uart8250::kCom1Base);
+  if (is_uart(port)) {
+    ++uart_accesses_;
+    return uart_.read(port - Uart8250::kCom1Base);
+  }
   if (pc_devices_) {
     if (port == CmosRtc::kIndexPort || port == CmosRtc::kDataPort) return cmos_->read(port);
     if (port == I8042::kDataPort || port == I8042::kCommandPort) return i8042_.read(port);
@@ -120,6 +154,7 @@ uint8_t IoBus::read_byte(uint16_t port) {
 
 std::optional<int> IoBus::write_byte(uint16_t port, uint8_t value) {
   if (is_uart(port)) {
+    ++uart_accesses_;
     uart_.write(port - Uart8250::kCom1Base, value);
     return std::nullopt;
   }

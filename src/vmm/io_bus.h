@@ -19,7 +19,10 @@
 
 #include "vmm/pc_devices.h"
 #include "vmm/uart8250.h"
+#include <vector>
+
 #include "vmm/virtio_blk.h"
+#include "vmm/virtio_console.h"
 
 namespace skvm::vmm {
 
@@ -40,13 +43,28 @@ class IoBus {
   std::optional<int> handle(bool in, uint16_t port, uint8_t size, uint32_t count,
                             uint8_t* data);
 
-  // MMIO devices (virtio-mmio), at [base, base + VirtioMmioBlock::kWindowSize).
-  void add_virtio_block(uint64_t base, std::unique_ptr<VirtioMmioBlock> device);
+  // MMIO devices (virtio-mmio), each at [base, base + VirtioMmioDevice::kWindowSize).
+  void add_virtio(uint64_t base, std::unique_ptr<VirtioMmioDevice> device);
+  void add_virtio_block(uint64_t base, std::unique_ptr<VirtioMmioBlock> device) {
+    add_virtio(base, std::move(device));
+  }
+  // The virtio console also takes the console input (receive_console)
+  // instead of the UART.
+  void add_virtio_console(uint64_t base, std::unique_ptr<VirtioMmioConsole> device);
   // api.rst: KVM_EXIT_MMIO. Returns false when no device claims `addr`.
   bool handle_mmio(uint64_t addr, uint8_t* data, uint32_t len, bool is_write);
 
-  // Console input for the UART; returns the bytes taken.
+  // Console input for the UART, or the virtio console when there is one;
+  // returns the bytes taken.
   size_t receive_console(const uint8_t* data, size_t n);
+  // Pushes out console output still buffered (the UART flushes at newlines).
+  void flush_console_output();
+
+  // --stats counters.
+  struct Stats {
+    uint64_t uart_accesses, uart_bytes_out, hvc_bytes_out, hvc_bytes_in, blk_requests, mmio_accesses;
+  };
+  Stats stats() const;
 
   int reset_status() const { return reset_status_; }
   Uart8250& uart() { return uart_; }
@@ -59,7 +77,9 @@ class IoBus {
   std::optional<int> write_byte(uint16_t port, uint8_t value);
   std::optional<int> event_status(PlatformEvent event, uint16_t port);
 
-  std::mutex mutex_;
+  mutable std::mutex mutex_;
+  uint64_t uart_accesses_ = 0;
+  uint64_t mmio_accesses_ = 0;
   Uart8250 uart_;
   std::FILE* trace_;
   bool pc_devices_ = false;
@@ -68,8 +88,12 @@ class IoBus {
   I8042 i8042_;
   PciHost pci_;
   AcpiPm acpi_;
-  uint64_t virtio_base_ = 0;
-  std::unique_ptr<VirtioMmioBlock> virtio_blk_;
+  struct MmioSlot {
+    uint64_t base;
+    std::unique_ptr<VirtioMmioDevice> device;
+  };
+  std::vector<MmioSlot> mmio_;
+  VirtioMmioConsole* virtio_console_ = nullptr;  // owned by mmio_
 };
 
 }  // namespace skvm::vmm

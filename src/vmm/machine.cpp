@@ -5,7 +5,11 @@
 
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <time.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cinttypes>
 #include <cstring>
@@ -360,10 +364,98 @@ uint64_t Machine::total_exits() const {
   return n;
 }
 
-void Machine::print_stats(std::chrono::steady_clock::duration elapsed) const {
+namespace {
+double timeval_seconds(const timeval& tv) { return static_cast<double>(tv.tv_sec) + tv.tv_usec / 1e6; }
+// --guest-profile: the SIGPROF handler makes the KVM_RUN in progress return
+// (EINTR), so the loop can read RIP; the backend says how (backend.h).
+std::atomic<void (*)()> g_profile_notify{nullptr};
+void on_profile_signal(int) {
+  if (auto notify = g_profile_notify.load(std::memory_order_relaxed)) notify();
+}
+
+// A CPU-time timer of the calling thread that sends it SIGPROF every ms
+// (timer_create(2), SIGEV_THREAD_ID), removed at scope exit.
+class ProfileTimer {
+ public:
+  explicit ProfileTimer(const KvmBackend& backend) {
+    g_profile_notify = backend.signal_notify;
+    struct sigaction sa {};
+    sa.sa_handler = on_profile_signal;
+    sigemptyset(&sa.sa_mask);
+    // SA_RESTART for the thread's other system calls (console writes);
+    // KVM_RUN still returns EINTR (api.rst: KVM_EXIT_INTR is never restarted).
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGPROF, &sa, nullptr);
+    sigevent sev{};
+    sev.sigev_notify = SIGEV_THREAD_ID;
+    sev.sigev_signo = SIGPROF;
+    sev._sigev_un._tid = gettid();
+    if (timer_create(CLOCK_THREAD_CPUTIME_ID, &sev, &timer_) != 0) {
+      std::fprintf(stderr, "softkvm: --guest-profile: timer_create failed: %s\n", std::strerror(errno));
+      return;
+    }
+    armed_ = true;
+    itimerspec period{};
+    period.it_interval.tv_nsec = 1000000;
+    period.it_value.tv_nsec = 1000000;
+    timer_settime(timer_, 0, &period, nullptr);
+  }
+  ~ProfileTimer() {
+    if (armed_) timer_delete(timer_);
+    signal(SIGPROF, SIG_IGN);
+  }
+  ProfileTimer(const ProfileTimer&) = delete;
+  ProfileTimer& operator=(const ProfileTimer&) = delete;
+
+ private:
+  timer_t timer_{};
+  bool armed_ = false;
+};
+
+uint64_t thread_cpu_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+// Documentation/scheduler/sched-stats.rst, /proc/<pid>/task/<tid>/schedstat:
+// time on the CPU, time spent waiting on a runqueue (ns), timeslices. The
+// second is the time the thread was runnable but preempted by host load.
+uint64_t thread_runqueue_wait_ns() {
+  std::FILE* f = std::fopen("/proc/thread-self/schedstat", "r");
+  if (!f) return 0;
+  unsigned long long on_cpu = 0, waiting = 0;
+  const int n = std::fscanf(f, "%llu %llu", &on_cpu, &waiting);
+  std::fclose(f);
+  return n == 2 ? waiting : 0;
+}
+}  // namespace
+
+void Machine::print_stats(std::chrono::steady_clock::duration elapsed, const IoBus& io) const {
   const double secs = std::chrono::duration<double>(elapsed).count();
   std::fprintf(stderr, "softkvm: --stats: %.3f s, %u vCPU(s), %" PRIu64 " exits\n", secs, config_.cpus,
                total_exits());
+  // Where the wall time went: a vCPU thread that is not on a host CPU is
+  // halted (HLT, waiting for an interrupt: timers, the disk, input) or
+  // preempted by other host load; time between KVM_RUN calls is the VMM's.
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  std::fprintf(stderr, "  process CPU time: user %.3f s, sys %.3f s (%.0f %% of wall)\n",
+               timeval_seconds(ru.ru_utime), timeval_seconds(ru.ru_stime),
+               secs > 0 ? 100 * (timeval_seconds(ru.ru_utime) + timeval_seconds(ru.ru_stime)) / secs : 0.0);
+  for (size_t i = 0; i < vcpus_.size(); ++i) {
+    const double cpu = static_cast<double>(vcpus_[i]->thread_cpu_ns.load()) / 1e9;
+    const double vmm = static_cast<double>(vcpus_[i]->vmm_ns.load()) / 1e9;
+    const double wait = static_cast<double>(vcpus_[i]->runqueue_wait_ns.load()) / 1e9;
+    if (cpu == 0) continue;  // still running (another vCPU ended the machine)
+    // Wall = running + preempted (runnable, waiting for a host CPU) +
+    // blocked (the guest halted with nothing to do: timers, disk, input).
+    std::fprintf(stderr, "  vCPU %zu: running %.3f s (of which exit handling in the VMM %.3f s), "
+                 "preempted %.3f s, halted %.3f s\n", i, cpu, vmm, wait, std::max(0.0, secs - cpu - wait));
+  }
+  const IoBus::Stats d = io.stats();
+  std::fprintf(stderr, "  devices: COM1 %" PRIu64 " port accesses, %" PRIu64 " bytes out; virtio-console %" PRIu64
+               " bytes out, %" PRIu64 " in; virtio-blk %" PRIu64 " requests; %" PRIu64 " virtio-mmio accesses\n",
+               d.uart_accesses, d.uart_bytes_out, d.hvc_bytes_out, d.hvc_bytes_in, d.blk_requests, d.mmio_accesses);
   for (size_t r = 0; r <= kExitReasons; ++r) {
     uint64_t n = 0;
     for (const auto& v : vcpus_) n += v->exits[r].load(std::memory_order_relaxed);
@@ -384,14 +476,14 @@ int Machine::run(IoBus& io) {
     threads.emplace_back([this, i, &io, start] {
       const int status = run_vcpu(i, io);
       // One vCPU ending ends the machine: the others may be blocked in KVM_RUN.
-      if (config_.stats) print_stats(std::chrono::steady_clock::now() - start);
+      report(start, io);
       std::fflush(stdout);
       Console::restore_terminal();
       _exit(status);
     });
   }
   const int status = run_vcpu(0, io);
-  if (config_.stats) print_stats(std::chrono::steady_clock::now() - start);
+  report(start, io);
   if (!threads.empty()) {
     std::fflush(stdout);
     Console::restore_terminal();
@@ -400,15 +492,47 @@ int Machine::run(IoBus& io) {
   return status;
 }
 
+void Machine::report(std::chrono::steady_clock::time_point start, const IoBus& io) const {
+  if (config_.stats) print_stats(std::chrono::steady_clock::now() - start, io);
+  if (config_.profile_map) {
+    std::lock_guard lock(profile_mu_);
+    profile_.print(stderr, *config_.profile_map, 40);
+  }
+}
+
+void Machine::sample_rip(const Vcpu& v) {
+  kvm_regs regs{};
+  if (backend_.ioctl(v.fd, KVM_GET_REGS, ptr_arg(&regs)) != 0) return;
+  std::lock_guard lock(profile_mu_);
+  profile_.add(regs.rip);
+}
+
 int Machine::run_vcpu(uint32_t index, IoBus& io) {
   Vcpu& v = *vcpus_[index];
+  const int status = run_loop(v, index, io);
+  v.thread_cpu_ns = thread_cpu_ns();
+  v.runqueue_wait_ns = thread_runqueue_wait_ns();
+  return status;
+}
+
+int Machine::run_loop(Vcpu& v, uint32_t index, IoBus& io) {
   kvm_run* run = v.run;
   if (index == 0 && config_.trace) {
     std::fprintf(config_.trace, "softkvm: [stage] entry: vCPU 0 enters the guest\n");
   }
+  std::chrono::steady_clock::time_point exit_time{};
+  const bool profile = index == 0 && config_.profile_map != nullptr;
+  std::unique_ptr<ProfileTimer> profile_timer;
+  if (profile) profile_timer = std::make_unique<ProfileTimer>(backend_);
   for (;;) {
+    if (config_.stats && exit_time != std::chrono::steady_clock::time_point{}) {
+      const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - exit_time);
+      v.vmm_ns.fetch_add(static_cast<uint64_t>(ns.count()), std::memory_order_relaxed);
+    }
     const int r = backend_.ioctl(v.fd, KVM_RUN, 0);
+    if (config_.stats) exit_time = std::chrono::steady_clock::now();
     if (r < 0) {
+      if (errno == EINTR && profile) sample_rip(v);
       if (errno == EINTR || errno == EAGAIN) continue;
       const int err = errno;
       std::fflush(stdout);
@@ -440,6 +564,7 @@ int Machine::run_vcpu(uint32_t index, IoBus& io) {
         }
         return kExitGuestHalted;
       case KVM_EXIT_INTR:
+        if (profile) sample_rip(v);
         break;
       case KVM_EXIT_MMIO:
         if (io.handle_mmio(run->mmio.phys_addr, run->mmio.data, std::min<uint32_t>(run->mmio.len, 8),

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,7 @@
 #include "vmm/boot.h"
 #include "vmm/error.h"
 #include "vmm/guest_memory.h"
+#include "vmm/guest_profile.h"
 #include "vmm/io_bus.h"
 #include "vmm/x86_setup.h"
 
@@ -30,6 +32,9 @@ struct MachineConfig {
   bool kernel_mode = false;   // -k: SHUTDOWN = reset, unbacked MMIO reads all ones
   bool stats = false;         // --stats: exit counters on stderr at the end
   std::FILE* trace = nullptr; // --verbose log, or nullptr
+  // --guest-profile: sample vCPU 0's RIP every ms of its CPU time and print
+  // the top functions named by this map at the end (nullptr: off).
+  const SymbolMap* profile_map = nullptr;
 };
 
 class Machine {
@@ -68,6 +73,11 @@ class Machine {
     int fd = -1;
     kvm_run* run = nullptr;
     std::array<std::atomic<uint64_t>, kExitReasons + 1> exits{};
+    // --stats: wall time spent handling exits in the VMM (between KVM_RUN
+    // calls), and the vCPU thread's CPU time when its loop ended.
+    std::atomic<uint64_t> vmm_ns{0};
+    std::atomic<uint64_t> thread_cpu_ns{0};
+    std::atomic<uint64_t> runqueue_wait_ns{0};  // preempted (schedstat), when known
   };
 
   void create();
@@ -78,9 +88,13 @@ class Machine {
   void setup_gsi_routing();
   void setup_cpuid(const Vcpu& v, uint32_t index);
   int run_vcpu(uint32_t index, IoBus& io);
+  int run_loop(Vcpu& v, uint32_t index, IoBus& io);
   int report_failure(const Vcpu& v, const char* headline);
   uint64_t total_exits() const;
-  void print_stats(std::chrono::steady_clock::duration elapsed) const;
+  void print_stats(std::chrono::steady_clock::duration elapsed, const IoBus& io) const;
+  // --stats and --guest-profile output at the end of the run.
+  void report(std::chrono::steady_clock::time_point start, const IoBus& io) const;
+  void sample_rip(const Vcpu& v);
 
   const KvmBackend& backend_;
   MachineConfig config_;
@@ -91,6 +105,9 @@ class Machine {
   size_t run_size_ = 0;
   std::vector<std::unique_ptr<Vcpu>> vcpus_;
   std::atomic<bool> entered_{false};
+  // Filled by vCPU 0's thread; printed by whichever thread ends the machine.
+  mutable std::mutex profile_mu_;
+  GuestProfile profile_;
 };
 
 // KVM_EXIT_* name for diagnostics ("KVM_EXIT_IO"), or "unknown".

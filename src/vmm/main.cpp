@@ -39,8 +39,16 @@ constexpr uint64_t kDefaultKernelMemMiB = 256;
 constexpr uint32_t kMaxCpus = 32;
 constexpr uint64_t kVirtioBlkBase = 0xd0000000;  // in the PCI hole, above the 3 GiB RAM limit
 constexpr uint32_t kVirtioBlkGsi = 5;      // the MP table must fit in the 1 KiB EBDA
-constexpr const char* kDefaultParams =
-    "console=ttyS0 earlyprintk=ttyS0 reboot=k panic=-1 i8042.noaux i8042.nomux i8042.nopnp i8042.dumbkbd";
+constexpr uint64_t kVirtioConsoleBase = kVirtioBlkBase + VirtioMmioDevice::kWindowSize;
+constexpr uint32_t kVirtioConsoleGsi = 6;  // ISA IRQ 6 (no floppy controller here)
+#define SKVM_COMMON_PARAMS "reboot=k panic=-1 i8042.noaux i8042.nomux i8042.nopnp i8042.dumbkbd"
+constexpr const char* kDefaultParams = "console=ttyS0 earlyprintk=ttyS0 " SKVM_COMMON_PARAMS;
+// --console virtio: hvc0 is the console. Debian's virtio_console is a module,
+// so hvc0 only exists once the initramfs loads it, and the kernel does not
+// replay earlier messages on it: the early boot console stays on ttyS0
+// (also on stdout) until hvc0 registers, which disables it ("bootconsole
+// [earlyser0] disabled"): one continuous log, nothing printed twice.
+constexpr const char* kVirtioConsoleParams = "console=hvc0 earlyprintk=ttyS0 " SKVM_COMMON_PARAMS;
 
 struct RunOptions {
   std::string flat;
@@ -55,6 +63,8 @@ struct RunOptions {
   uint32_t cpus = 1;
   int reset_status = kExitGuestReset;
   std::string backend = "soft";
+  std::string console = "serial";
+  std::string guest_profile;  // System.map
   bool verbose = false;
   bool stats = false;
 };
@@ -135,8 +145,21 @@ int run_flat(const RunOptions& o, const KvmBackend& backend) {
   return machine.run(io);
 }
 
+// --guest-profile MAP: the symbol map, read whole (a System.map is ~5 MB).
+SymbolMap load_symbol_map(const std::string& path) {
+  const auto bytes = read_file("--guest-profile", path, 1ull << 30, "");
+  SymbolMap map = SymbolMap::parse(std::string(bytes.begin(), bytes.end()));
+  if (map.size() == 0) throw VmmError("--guest-profile " + path + ": no text symbols (expected System.map lines)");
+  return map;
+}
+
 int run_kernel(const RunOptions& o, const KvmBackend& backend) {
   MachineConfig config;
+  SymbolMap profile_map;
+  if (!o.guest_profile.empty()) {
+    profile_map = load_symbol_map(o.guest_profile);
+    config.profile_map = &profile_map;
+  }
   config.mem_bytes = o.mem_mib << 20;
   config.cpus = o.cpus;
   config.want_irqchip = true;
@@ -181,11 +204,15 @@ int run_kernel(const RunOptions& o, const KvmBackend& backend) {
   const GuestMemory mem = machine.memory();
   FirmwareConfig firmware;
   firmware.cpus = o.cpus;
-  if (disk_fd >= 0) firmware.virtio.push_back({kVirtioBlkBase, VirtioMmioBlock::kWindowSize, kVirtioBlkGsi});
+  const bool virtio_console = o.console == "virtio";
+  if (disk_fd >= 0) firmware.virtio.push_back({kVirtioBlkBase, VirtioMmioDevice::kWindowSize, kVirtioBlkGsi});
+  if (virtio_console) {
+    firmware.virtio.push_back({kVirtioConsoleBase, VirtioMmioDevice::kWindowSize, kVirtioConsoleGsi});
+  }
   const AcpiLayout acpi = write_acpi_tables(mem, firmware);
   write_mp_table(mem, firmware);
 
-  std::string cmdline = kDefaultParams;
+  std::string cmdline = virtio_console ? kVirtioConsoleParams : kDefaultParams;
   if (!machine.has_irqchip()) cmdline += " noapic nolapic";  // nothing would answer at 0xfee00000
   if (!o.params.empty()) cmdline += " " + o.params;
 
@@ -218,6 +245,7 @@ int run_kernel(const RunOptions& o, const KvmBackend& backend) {
   IoBus io(stdout, trace);
   io.enable_pc_devices([] { return std::time(nullptr); }, config.mem_bytes, o.reset_status);
   io.uart().set_irq_callback([&machine](bool level) { machine.set_irq_line(Uart8250::kCom1Irq, level); });
+  if (format != KernelFormat::kMultiboot) io.uart().hold_input_until_rx_interrupt();  // Linux: see uart8250.h
   if (disk_fd >= 0) {
     auto blk = std::make_unique<VirtioMmioBlock>(mem, disk_fd, disk_size, disk_read_only, "softkvm-disk0");
     blk->set_irq_callback([&machine](bool level) { machine.set_irq_line(kVirtioBlkGsi, level); });
@@ -228,15 +256,31 @@ int run_kernel(const RunOptions& o, const KvmBackend& backend) {
                    static_cast<unsigned long long>(disk_size / 512), disk_read_only ? ", read-only" : "");
     }
   }
+  VirtioMmioConsole* hvc = nullptr;
+  if (virtio_console) {
+    auto con = std::make_unique<VirtioMmioConsole>(mem, stdout);
+    con->set_irq_callback([&machine](bool level) { machine.set_irq_line(kVirtioConsoleGsi, level); });
+    hvc = con.get();
+    io.add_virtio_console(kVirtioConsoleBase, std::move(con));
+    if (trace) {
+      std::fprintf(trace, "softkvm: --console virtio: virtio-console (virtio-mmio) at %#llx, GSI %u; stdin/stdout are hvc0\n",
+                   static_cast<unsigned long long>(kVirtioConsoleBase), kVirtioConsoleGsi);
+    }
+  }
   if (trace) {
     trace_stage(trace, "setup done");
-    io.uart().set_first_byte_callback([trace] { trace_stage(trace, "first serial byte"); });
-    io.uart().set_line_callback([trace](const std::string& line) {
+    auto on_line = [trace](const std::string& line) {
       // Linux prints this right before it executes init (init/main.c).
       if (line.find("Run /") != std::string::npos && line.find("as init process") != std::string::npos) {
         trace_stage(trace, "userspace: the kernel starts init");
       }
-    });
+    };
+    io.uart().set_first_byte_callback([trace] { trace_stage(trace, "first serial byte"); });
+    io.uart().set_line_callback(on_line);
+    if (hvc) {
+      hvc->set_first_byte_callback([trace] { trace_stage(trace, "first hvc0 byte (virtio console)"); });
+      hvc->set_line_callback(on_line);
+    }
   }
   Console console(io);
   console.start();
@@ -251,8 +295,12 @@ int run_command(RunOptions o) {
   if (!backend) return fail("run: unknown --backend '" + o.backend + "' (expected soft or host)");
   const bool kernel = !o.kernel.empty();
   if (kernel == !o.flat.empty()) return fail("run: give exactly one of -k KERNEL or --flat FILE");
-  if (!kernel && (!o.initrd.empty() || !o.params.empty() || !o.disk.empty() || o.cpus != 1)) {
-    return fail("run: -i, -p, --disk and -c need -k KERNEL (not --flat)");
+  if (o.console != "serial" && o.console != "virtio") {
+    return fail("run: unknown --console '" + o.console + "' (expected serial or virtio)");
+  }
+  if (!kernel && (!o.initrd.empty() || !o.params.empty() || !o.disk.empty() || o.cpus != 1 ||
+                  o.console != "serial" || !o.guest_profile.empty())) {
+    return fail("run: -i, -p, --disk, -c, --console and --guest-profile need -k KERNEL (not --flat)");
   }
   if (!o.mem_given) o.mem_mib = kernel ? kDefaultKernelMemMiB : 64;
   if (o.mem_mib < kMinMemMiB || o.mem_mib > kMaxMemMiB) {
@@ -344,8 +392,14 @@ has KVM_CAP_IRQCHIP (else one CPU, no interrupts, polled console), ACPI and
 MP tables, COM1 (16550A, IRQ 4) on stdin/stdout (raw terminal; Ctrl-A x
 quits), CMOS RTC, i8042 (reset), PCI host bridge, isa-debug-exit at 0xf4,
 --disk as virtio-blk over virtio-mmio at 0xd0000000, GSI 5 (in the DSDT).
-Linux gets: ")" "console=ttyS0 earlyprintk=ttyS0 reboot=k panic=-1 i8042.noaux i8042.nomux i8042.nopnp i8042.dumbkbd" R"(
+Linux gets: "console=ttyS0 earlyprintk=ttyS0 )" SKVM_COMMON_PARAMS R"("
 (+ "noapic nolapic" without an irqchip) followed by -p.
+--console virtio: a virtio-console at 0xd0000200, GSI 6 (in the DSDT) is the
+terminal instead of COM1 (input goes to hvc0), with "console=hvc0
+earlyprintk=ttyS0": the boot log comes through COM1 (also stdout) until hvc0
+exists. Debian's kernel has virtio_console as a module: the initramfs must
+load it (virtio, virtio_ring, virtio_mmio, virtio_console) and reopen its
+stdio on /dev/hvc0 (tools/initramfs/* do).
 
 Flat binaries (--flat): long mode, the image at 0x10000 with identity paging
 (>= 1 GiB, 2 MiB pages), RSP at the top of RAM; or --mode real at 0000:7c00.
@@ -359,6 +413,7 @@ the machine (reboot, or panic with panic=-1); 8 Ctrl-A x.
 Examples:
   softkvm run -k vmlinuz -i initrd.img --verbose --stats
   softkvm run -k vmlinuz -i initrd.img -p "rdinit=/bin/sh" --reset-status 0
+  echo 'echo HI; poweroff -f' | softkvm run -k vmlinuz -i initrd.img --console virtio
   softkvm run --flat build/guests/hello16.bin --mode real --backend host
 )";
 
@@ -389,6 +444,9 @@ int main(int argc, char** argv) {
   run->add_option("--entry", o.entry, "bzImage entry: 64 (64-bit boot protocol) or 16 (real-mode setup code)")
       ->capture_default_str()->type_name("64|16");
   run->add_option("--disk", o.disk, "Raw disk image: virtio-blk on virtio-mmio (ACPI LNRO0005, /dev/vda)")->type_name("FILE");
+  run->add_option("--console", o.console,
+                  "Guest console on stdin/stdout: serial (COM1, console=ttyS0) or virtio (virtio-console, console=hvc0)")
+      ->capture_default_str()->type_name("serial|virtio");
   run->add_option("--flat", o.flat, "Flat binary to load and run")->type_name("FILE");
   run->add_option("--mode", o.mode, "--flat: CPU mode at entry: long or real")->capture_default_str()->type_name("MODE");
   CLI::Option* mem_option = run->add_option("-m,--mem", o.mem_mib, "Guest RAM in MiB (1..3072; default 256 with -k, 64 with --flat)")
@@ -397,7 +455,12 @@ int main(int argc, char** argv) {
   run->add_option("--reset-status", o.reset_status, "Exit status when the guest resets the machine")
       ->capture_default_str()->type_name("N");
   run->add_flag("--verbose,-v", o.verbose, "Trace setup, boot stages, unhandled I/O and the exit to stderr");
-  run->add_flag("--stats", o.stats, "Print exit counters per reason on stderr at the end");
+  run->add_flag("--stats", o.stats,
+                "Print exit counters per reason, CPU/preempted/halted time and device counters on stderr at the end");
+  run->add_option("--guest-profile", o.guest_profile,
+                  "Sample vCPU 0's RIP every ms of CPU time; print the top functions named by this System.map "
+                  "at the end (-k only; boot Linux with -p nokaslr)")
+      ->type_name("MAP");
   run->footer(kRunFooter);
 
   CLI::App* exec = app.add_subcommand(

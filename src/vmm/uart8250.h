@@ -31,6 +31,13 @@ class Uart8250 {
   size_t receive(const uint8_t* data, size_t n);
   size_t rx_pending() const { return rx_.size(); }
 
+  // For guests known to drive the UART by interrupts (Linux): hold input
+  // until the received-data interrupt is enabled even before the guest
+  // first writes IER. Otherwise input that arrives before the driver's
+  // probe (piped stdin is there at once) lands in the FIFO and is lost to
+  // its FIFO clears.
+  void hold_input_until_rx_interrupt() { ier_written_ = true; }
+
   // Called with the new level of the interrupt output whenever it changes.
   void set_irq_callback(std::function<void(bool)> cb) { irq_cb_ = std::move(cb); }
   bool irq_level() const { return irq_level_; }
@@ -43,6 +50,10 @@ class Uart8250 {
   void set_line_callback(std::function<void(const std::string&)> cb) { line_cb_ = std::move(cb); }
 
   uint64_t bytes_transmitted() const { return bytes_transmitted_; }
+  // Flushes the output FILE (transmit() flushes only at newlines).
+  void flush() {
+    if (out_) std::fflush(out_);
+  }
 
  private:
   bool dlab() const { return (lcr_ & 0x80) != 0; }

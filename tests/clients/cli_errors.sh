@@ -50,7 +50,10 @@ expect 2 "-i $tmp/missing.img: cannot open" -- "$sk" run -k "$mb" -i "$tmp/missi
 expect 2 "-i $tmp/big.bin: 2000000 bytes do not fit in guest RAM" -- "$sk" run -k "$mb" -i "$tmp/big.bin" -m 2
 expect 2 "unknown --backend 'qemu' (expected soft or host)" -- "$sk" run -k "$mb" --backend qemu
 expect 2 "-c 0 out of range" -- "$sk" run -k "$mb" -c 0
-expect 2 "-i, -p, --disk and -c need -k KERNEL" -- "$sk" run --flat "$demo" -p quiet
+expect 2 "-i, -p, --disk, -c, --console and --guest-profile need -k KERNEL" -- "$sk" run --flat "$demo" -p quiet
+expect 2 "--guest-profile need -k KERNEL" -- "$sk" run --flat "$demo" --console virtio
+expect 2 "unknown --console 'vga' (expected serial or virtio)" -- "$sk" run -k "$mb" --console vga
+expect 2 "--guest-profile $tmp/empty.bin: file is empty" -- "$sk" run -k "$mb" --guest-profile "$tmp/empty.bin"
 expect 2 "--disk $tmp/empty.bin: not a regular file of at least 512 bytes" -- "$sk" run -k "$mb" --disk "$tmp/empty.bin"
 expect 2 "--disk $tmp/missing.img: cannot open: No such file or directory" -- "$sk" run -k "$mb" --disk "$tmp/missing.img"
 expect 2 "--reset-status 300 out of range" -- "$sk" run -k "$mb" --reset-status 300

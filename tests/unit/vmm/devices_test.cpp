@@ -31,6 +31,18 @@ TEST(Uart16550, ReceivedByteSetsDataReadyAndIsReadFromRbr) {
   EXPECT_EQ(uart.read(5) & 0x01, 0x00);
 }
 
+TEST(Uart16550, HeldInputWaitsForTheRxInterruptEvenBeforeTheFirstIerWrite) {
+  NullFile out;
+  Uart8250 uart(out.f);
+  uart.hold_input_until_rx_interrupt();
+  const uint8_t in[] = {'l', 's'};
+  EXPECT_EQ(uart.receive(in, 2), 0u);  // Linux has not probed the port yet
+  uart.write(2, 0x07);                 // FCR: enable and clear the FIFOs (probe)
+  uart.write(1, 0x01);                 // IER: received data available (tty open)
+  EXPECT_EQ(uart.receive(in, 2), 2u);
+  EXPECT_EQ(uart.read(0), 'l');
+}
+
 TEST(Uart16550, RxInterruptRaisesTheLineWhenEnabledAndDropsWhenDrained) {
   NullFile out;
   Uart8250 uart(out.f);
