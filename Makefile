@@ -45,6 +45,7 @@ fuzz: build
 	mkdir -p $(BUILD)/fuzz-out
 	$(BUILD)/skvm-fuzz --seed $(FUZZ_SEED) --mode all --oracle host --iterations 20000 --max-mismatches 50 --known tests/fuzz/known_mismatches.txt --out $(BUILD)/fuzz-out
 	$(BUILD)/skvm-fuzz --seed $(FUZZ_SEED) --mode 64 --oracle native --iterations 500000 --length 24 --max-mismatches 50 --known tests/fuzz/known_mismatches.txt --out $(BUILD)/fuzz-out
+	$(BUILD)/skvm-fuzz --seed $(FUZZ_SEED) --mode 32 --oracle native --iterations 300000 --length 24 --max-mismatches 50 --known tests/fuzz/known_mismatches.txt --out $(BUILD)/fuzz-out
 
 bench: build
 	tools/install-deps.sh bench

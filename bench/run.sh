@@ -91,3 +91,37 @@ fi
 echo
 echo "## Linux boot to the marker: softkvm vs QEMU TCG (bench/boot)"
 "$(dirname "$0")/boot/run.sh" "$build" "${BOOT_REPS:-3}" || echo "bench/boot failed with status $?"
+
+# Issue 4: interrupt delivery and idle cost, softkvm (C ABI) vs the host
+# /dev/kvm in the same run (the host emulates guest code: few iterations).
+echo
+echo "## Interrupts: IPI round trip and irqfd-to-handler latency (bench/irq_latency)"
+irq_bin=$build/bench/irq_latency/irq_latency
+if [ -x "$irq_bin" ]; then
+  host_ok=0
+  [ -c /dev/kvm ] && [ -r /dev/kvm ] && [ -w /dev/kvm ] && host_ok=1
+  echo '```'
+  "$irq_bin" --test ipi --backend soft --iterations "${IPI_ITERATIONS:-5000}" 2>&1 | tail -1
+  ((host_ok)) && "$irq_bin" --test ipi --backend dev --label host --iterations "${HOST_IPI_ITERATIONS:-200}" 2>&1 | tail -1
+  "$irq_bin" --test irqfd --backend soft --iterations "${IRQFD_ITERATIONS:-500}" 2>&1 | tail -1
+  ((host_ok)) && "$irq_bin" --test irqfd --backend dev --label host --iterations "${HOST_IRQFD_ITERATIONS:-50}" 2>&1 | tail -1
+  echo '```'
+else
+  echo "n/a ($irq_bin not built)"
+fi
+
+echo
+echo "## Idle guest, 250 Hz tick: host CPU as % of one core (bench/idle; target < 2%)"
+idle_bin=$build/bench/idle/idle
+if [ -x "$idle_bin" ]; then
+  echo '```'
+  for tick in lapic pit; do
+    "$idle_bin" --backend soft --tick "$tick" --seconds "${IDLE_SECONDS:-5}" 2>&1 | tail -1
+    if [ -c /dev/kvm ] && [ -r /dev/kvm ] && [ -w /dev/kvm ]; then
+      "$idle_bin" --backend dev --label host --tick "$tick" --seconds "${IDLE_SECONDS:-5}" 2>&1 | tail -1
+    fi
+  done
+  echo '```'
+else
+  echo "n/a ($idle_bin not built)"
+fi

@@ -205,7 +205,9 @@ int vcpu_ioctl(Handle& h, unsigned long request, unsigned long arg) {
       return vcpu.set_lapic(st);
     }
     case KVM_GET_TSC_KHZ:  // api.rst: KVM_GET_TSC_KHZ (the guest TSC rate, kHz)
-      return static_cast<int>(kvm::kTscKhz);
+      return static_cast<int>(vcpu.tsc_khz());
+    case KVM_SET_TSC_KHZ:  // api.rst: KVM_SET_TSC_KHZ (the argument is the rate, kHz)
+      return vcpu.set_tsc_khz(static_cast<uint32_t>(arg));
     case kSetSignalMask:  // KVM_SET_SIGNAL_MASK
       return set_signal_mask(vcpu, arg);
     case kGetMsrs:  // KVM_GET_MSRS

@@ -203,6 +203,20 @@ int vm_ioctl(FdTable& table, Handle& h, unsigned long request, unsigned long arg
       if (!read_arg(arg, &args)) return -EFAULT;
       return vm.irqfd(args);
     }
+    case KVM_GET_TSC_KHZ:  // api.rst: KVM_GET_TSC_KHZ (VM: the rate of new vCPUs)
+      return static_cast<int>(vm.kvmclock().default_tsc_khz());
+    case KVM_SET_TSC_KHZ:  // api.rst: KVM_SET_TSC_KHZ (VM, KVM_CAP_VM_TSC_CONTROL)
+      return vm.kvmclock().set_default_tsc_khz(static_cast<uint32_t>(arg));
+    case KVM_GET_CLOCK: {  // api.rst: KVM_GET_CLOCK (kvm/kvmclock.h)
+      kvm_clock_data data{};
+      vm.kvmclock().get(&data);
+      return write_arg(arg, data) ? 0 : -EFAULT;
+    }
+    case KVM_SET_CLOCK: {  // api.rst: KVM_SET_CLOCK
+      kvm_clock_data data{};
+      if (!read_arg(arg, &data)) return -EFAULT;
+      return vm.kvmclock().set(data);
+    }
     case KVM_REINJECT_CONTROL: {  // api.rst: KVM_REINJECT_CONTROL
       kvm_reinject_control control{};
       if (!read_arg(arg, &control)) return -EFAULT;

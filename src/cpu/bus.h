@@ -18,6 +18,17 @@ struct PhysPage {
   bool dirty_log = false;   // the slot logs dirty pages: call Bus::mark_dirty on the first write
 };
 
+// A run of guest-physical pages [first, last] (page aligned, inclusive) that
+// lookup() describes alike: RAM contiguous in host memory from page.host (the
+// host address of `first`), or all unbacked (page.host == nullptr).
+class SharedCode;  // cache/shared_code.h
+
+struct PhysRange {
+  uint64_t first = 0;
+  uint64_t last = 0;
+  PhysPage page;
+};
+
 class Bus {
  public:
   virtual ~Bus() = default;
@@ -29,6 +40,17 @@ class Bus {
   // Record that the guest wrote the page at gpa (dirty logging). Called once
   // per page until generation() changes.
   virtual void mark_dirty(uint64_t gpa) = 0;
+
+  // The run of pages around gpa (page aligned) that lookup() describes
+  // alike; valid until generation() changes. The soft MMU caches the last
+  // few so that page walks and TLB fills skip the slot search. The default
+  // describes gpa's page alone.
+  virtual PhysRange lookup_range(uint64_t gpa) { return PhysRange{gpa, gpa, lookup(gpa)}; }
+
+  // The machine's registry of code pages shared by all its CPUs, for
+  // cross-modifying code between vCPUs (cache/shared_code.h); nullptr for a
+  // machine with a single CPU. Constant for the Bus's lifetime.
+  virtual SharedCode* shared_code() { return nullptr; }
 
   // Bumped whenever cached translations may be stale: memslot changes,
   // dirty-log harvest. The engine flushes its soft TLB when it changes

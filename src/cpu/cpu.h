@@ -140,6 +140,14 @@ class Cpu {
   // since the last run, so cached decodes must be revalidated.
   void host_may_have_written_memory();
 
+  // CPUID features the decoder admits (an isa::FeatureSet, isa/features.h):
+  // a form whose feature column is missing decodes to #UD. The kvm layer
+  // sets it from the KVM_SET_CPUID2 table; until then every feature is
+  // admitted (a KVM guest without a CPUID table runs on the host CPU). A
+  // change drops the decoded blocks (state/cpuid.cpp).
+  void set_cpuid_features(uint64_t features);
+  uint64_t cpuid_features() const { return cpuid_features_; }
+
   // Host-side MSR access (KVM_GET/SET_MSRS). Guest RDMSR/WRMSR use the same
   // tables. Return false for an MSR the engine does not know or a value it
   // rejects.
@@ -242,6 +250,7 @@ class Cpu {
   QueuedException exc_;
   GuestDebug guest_debug_;
   uint64_t deliveries_ = 0;
+  uint64_t cpuid_features_ = ~uint64_t{0};
 };
 
 }  // namespace skvm::cpu

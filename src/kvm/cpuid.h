@@ -26,6 +26,9 @@ class CpuidTable {
   // MAXPHYADDR seen by the guest (cpuid_maxphyaddr(): 0x80000008.EAX[7:0],
   // or 36 without that leaf).
   unsigned max_phys_addr_bits() const;
+  // The instruction gates this table gives (isa/features.h), for
+  // cpu::Cpu::set_cpuid_features.
+  uint64_t features() const;
 
  private:
   // cpuid_entry2_find(): index matters only for KVM_CPUID_FLAG_SIGNIFCANT_INDEX

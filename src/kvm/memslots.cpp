@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <iterator>
 
 #include "kvm/limits.h"
 
@@ -147,6 +148,29 @@ cpu::PhysPage Memslots::lookup(uint64_t gpa) const {
   p.writable = !(m->flags & KVM_MEM_READONLY);
   p.dirty_log = m->dirty != nullptr;
   return p;
+}
+
+cpu::PhysRange Memslots::lookup_range(uint64_t gpa) const {
+  ReadScope scope(*this);
+  const Snapshot& s = *current_.load(std::memory_order_seq_cst);
+  const uint64_t gfn = gpa / kPageSize;
+  auto it = std::upper_bound(s.by_gfn.begin(), s.by_gfn.end(), gfn,
+                             [](uint64_t g, const Memslot& m) { return g < m.base_gfn; });
+  cpu::PhysRange r;
+  if (it != s.by_gfn.begin() && gfn < std::prev(it)->end_gfn()) {
+    const Memslot& m = *std::prev(it);
+    r.first = m.base_gfn * kPageSize;
+    r.last = (m.end_gfn() - 1) * kPageSize;
+    // SAFETY: as in lookup(): the client's range accepted by set().
+    r.page.host = reinterpret_cast<uint8_t*>(m.userspace_addr);
+    r.page.writable = !(m.flags & KVM_MEM_READONLY);
+    r.page.dirty_log = m.dirty != nullptr;
+    return r;
+  }
+  // Unbacked: from the end of the slot below to the start of the next one.
+  r.first = it == s.by_gfn.begin() ? 0 : std::prev(it)->end_gfn() * kPageSize;
+  r.last = it == s.by_gfn.end() ? (~0ull & ~(kPageSize - 1)) : it->base_gfn * kPageSize - kPageSize;
+  return r;
 }
 
 void Memslots::mark_dirty(uint64_t gpa) const {

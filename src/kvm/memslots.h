@@ -72,6 +72,9 @@ class Memslots {
   // not touched: if it is unmapped or lacks the permission an access needs,
   // the engine's access faults and KVM_RUN returns EFAULT (base/fault.h).
   cpu::PhysPage lookup(uint64_t gpa) const;
+  // The whole slot holding gpa, or the hole between slots around it
+  // (cpu::Bus::lookup_range).
+  cpu::PhysRange lookup_range(uint64_t gpa) const;
   void mark_dirty(uint64_t gpa) const;
   // Async-signal-safe (no lock, no allocation): does host address `addr`
   // lie in the client memory of a current slot? Used by the fault handler

@@ -8,6 +8,7 @@
 #include "cpu/cpu.h"
 #include "cpu/state/msrs.h"
 #include "kvm/limits.h"
+#include "kvm/tsc.h"
 
 namespace skvm::kvm {
 
@@ -46,6 +47,8 @@ System::System(const base::Clock& clock) : clock_(clock) {
     if (probe.get_msr(index, &value) && probe.set_msr(index, value, /*host_initiated=*/true))
       msrs_.push_back(index);
   }
+  // The vCPU's own timer MSRs (kvm/vcpu_timer_msrs.cpp; x86.c: emulated_msrs).
+  for (uint32_t index : timer_msr_indices()) msrs_.push_back(index);
 }
 
 System& System::instance() {
@@ -77,6 +80,9 @@ long System::check_extension(long cap) const {
     case KVM_CAP_MP_STATE:
     case KVM_CAP_CHECK_EXTENSION_VM:
     case KVM_CAP_GET_TSC_KHZ:
+    case KVM_CAP_TSC_CONTROL:  // kvm/tsc.h: KVM_SET_TSC_KHZ, any rate (software scaling)
+    case KVM_CAP_VM_TSC_CONTROL:  // kvm/kvmclock.h: KVM_SET_TSC_KHZ on the VM fd
+    case KVM_CAP_TSC_DEADLINE_TIMER:  // kvm/irqchip/lapic.*, IA32_TSC_DEADLINE
     case KVM_CAP_IRQCHIP:            // kvm/irqchip: PIC + IOAPIC
     case KVM_CAP_IRQ_INJECT_STATUS:  // KVM_IRQ_LINE_STATUS
     case KVM_CAP_SIGNAL_MSI:
@@ -95,6 +101,8 @@ long System::check_extension(long cap) const {
     case KVM_CAP_DEBUGREGS:        // kvm/debug.h: KVM_GET/SET_DEBUGREGS
     case KVM_CAP_VCPU_EVENTS:      // kvm/events.h
       return 1;
+    case KVM_CAP_ADJUST_CLOCK:  // kvm/kvmclock.h: the flags KVM_GET_CLOCK sets
+      return KVM_CLOCK_TSC_STABLE | KVM_CLOCK_REALTIME;
     case KVM_CAP_XSAVE2:  // x86.c: at least sizeof(struct kvm_xsave)
       return 4096;
     case KVM_CAP_IRQ_ROUTING:  // kvm_main.c: KVM_MAX_IRQ_ROUTES

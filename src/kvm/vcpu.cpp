@@ -15,7 +15,9 @@
 
 namespace skvm::kvm {
 
-Vcpu::Vcpu(Vm& vm, uint32_t id) : vm_(vm), id_(id) {}
+// x86.c: kvm_arch_vcpu_create: kvm_set_tsc_khz(vcpu, kvm->arch.default_tsc_khz).
+Vcpu::Vcpu(Vm& vm, uint32_t id)
+    : vm_(vm), id_(id), tsc_(vm.system().clock(), vm.kvmclock().default_tsc_khz()) {}
 
 Vcpu::~Vcpu() { detach_lapic(); }
 
@@ -47,12 +49,14 @@ int Vcpu::create(Vm& vm, uint32_t id, std::unique_ptr<Vcpu>* out, int* fd) {
 // ---- cpu::Bus ---------------------------------------------------------------
 
 cpu::PhysPage Vcpu::lookup(uint64_t gpa) { return vm_.memslots().lookup(gpa); }
+cpu::PhysRange Vcpu::lookup_range(uint64_t gpa) { return vm_.memslots().lookup_range(gpa); }
+cpu::SharedCode* Vcpu::shared_code() { return &vm_.shared_code(); }
 void Vcpu::mark_dirty(uint64_t gpa) { vm_.memslots().mark_dirty(gpa); }
 const std::atomic<uint64_t>& Vcpu::generation() const { return vm_.memslots().generation(); }
 // The PIO data page is page KVM_PIO_PAGE_OFFSET of the vCPU mapping.
 uint8_t* Vcpu::pio_page() { return pages_.data() + KVM_PIO_PAGE_OFFSET * kPageSize; }
 void Vcpu::cpuid(uint32_t leaf, uint32_t subleaf, uint32_t out[4]) { cpuid_.lookup(leaf, subleaf, out); }
-uint64_t Vcpu::tsc() { return base::ns_to_ticks(vm_.system().clock().now_ns(), kTscKhz); }
+uint64_t Vcpu::tsc() { return tsc_.now(); }
 
 // Cpu::state_changed() outside guest execution. In PAE paging mode it
 // reloads the PDPTEs from guest memory (as KVM_SET_SREGS does), which the
@@ -117,11 +121,14 @@ void Vcpu::set_fpu(const kvm_fpu& f) {
   apply_state_change();
 }
 
-bool Vcpu::get_msr(uint32_t index, uint64_t* value) { return cpu_->get_msr(index, value); }
+bool Vcpu::get_msr(uint32_t index, uint64_t* value) {
+  return cpu_->get_msr(index, value) || timer_msr_get(index, value, /*host=*/true);
+}
 
 bool Vcpu::set_msr(uint32_t index, uint64_t value) {
   bool ok = cpu_->set_msr(index, value, /*host_initiated=*/true);
   if (ok) apply_state_change();
+  else ok = timer_msr_set(index, value, /*host=*/true);
   return ok;
 }
 
@@ -140,6 +147,8 @@ int Vcpu::set_cpuid(std::vector<kvm_cpuid_entry2> entries) {
     return same ? 0 : -EBUSY;
   }
   cpuid_.set(std::move(entries));
+  cpu_->set_cpuid_features(cpuid_.features());
+  if (lapic_) lapic_->set_tsc_deadline_mode_allowed(guest_has_tsc_deadline(cpuid_));
   apply_state_change();
   return 0;
 }
@@ -304,6 +313,7 @@ int Vcpu::run() {
   int result;
   if (sigsetjmp(recovery_.env, 0) == 0) {
     base::arm_fault_recovery(&recovery_);
+    update_kvmclock();  // x86.c: KVM_REQ_CLOCK_UPDATE on entry
     result = run_locked(kick);
   } else {
     result = recover_from_fault();

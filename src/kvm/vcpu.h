@@ -7,6 +7,7 @@
 #include <linux/kvm.h>
 #include <signal.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <memory>
@@ -20,12 +21,13 @@
 #include "cpu/cpu.h"
 #include "kvm/cpuid.h"
 #include "kvm/irqchip/lapic.h"
+#include "kvm/tsc.h"
 
 namespace skvm::kvm {
 
 class Vm;
 
-class Vcpu final : public cpu::Bus, private irq::LapicWaker {
+class Vcpu final : public cpu::Bus, private irq::LapicWaker, private irq::TscDeadlineClock {
  public:
   // Creates the vCPU and its memfd (sized KVM_GET_VCPU_MMAP_SIZE). *fd is
   // the client's handle; the Vcpu keeps only its own mapping of it.
@@ -60,6 +62,9 @@ class Vcpu final : public cpu::Bus, private irq::LapicWaker {
   // api.rst: KVM_SET_CPUID2 (-EBUSY for a different table after KVM_RUN).
   int set_cpuid(std::vector<kvm_cpuid_entry2> entries);
   const std::vector<kvm_cpuid_entry2>& cpuid_entries() const { return cpuid_.entries(); }
+  // api.rst: KVM_GET_TSC_KHZ / KVM_SET_TSC_KHZ (kvm/tsc.h).
+  uint32_t tsc_khz() const { return tsc_.khz(); }
+  int set_tsc_khz(uint32_t khz) { return tsc_.set_khz(khz); }
   // api.rst: KVM_TRANSLATE.
   void translate(kvm_translation* tr);
   // api.rst: KVM_GET_MP_STATE / KVM_SET_MP_STATE (no in-kernel irqchip:
@@ -91,6 +96,8 @@ class Vcpu final : public cpu::Bus, private irq::LapicWaker {
 
   // cpu::Bus.
   cpu::PhysPage lookup(uint64_t gpa) override;
+  cpu::PhysRange lookup_range(uint64_t gpa) override;
+  cpu::SharedCode* shared_code() override;
   void mark_dirty(uint64_t gpa) override;
   const std::atomic<uint64_t>& generation() const override;
   uint8_t* pio_page() override;
@@ -100,6 +107,10 @@ class Vcpu final : public cpu::Bus, private irq::LapicWaker {
   bool pio_out(uint16_t port, unsigned size, const void* data) override;
   bool mmio_read(uint64_t gpa, unsigned size, void* data) override;
   bool mmio_write(uint64_t gpa, unsigned size, const void* data) override;
+  // Guest RDMSR/WRMSR of the MSRs outside the engine (vcpu_timer_msrs.cpp:
+  // IA32_TSC_DEADLINE, MSR_KVM_SYSTEM_TIME_NEW, MSR_KVM_WALL_CLOCK_NEW).
+  bool msr_read(uint32_t index, uint64_t* value) override;
+  bool msr_write(uint32_t index, uint64_t value) override;
 
  private:
   Vcpu(Vm& vm, uint32_t id);
@@ -123,6 +134,15 @@ class Vcpu final : public cpu::Bus, private irq::LapicWaker {
   void init_reset();
   void timer_thread_main();
   static bool covers_guest_memory(const void* vm_memslots, uintptr_t addr);
+  // vcpu_timer_msrs.cpp: the timer MSRs for the guest and for
+  // KVM_GET/SET_MSRS (host = true), and irq::TscDeadlineClock.
+  bool timer_msr_get(uint32_t index, uint64_t* value, bool host);
+  bool timer_msr_set(uint32_t index, uint64_t value, bool host);
+  uint64_t guest_tsc_to_ns(uint64_t guest_tsc) const override;
+  // Rewrites the kvmclock record (MSR_KVM_SYSTEM_TIME_NEW) when the clock,
+  // the TSC rate or the TSC offset changed since it was written. Touches
+  // guest RAM: only with the fault recovery armed (KVM_RUN).
+  void update_kvmclock();
 
   Vm& vm_;
   const uint32_t id_;
@@ -131,6 +151,13 @@ class Vcpu final : public cpu::Bus, private irq::LapicWaker {
   kvm_run* run_ = nullptr;
   std::unique_ptr<cpu::Cpu> cpu_;
   CpuidTable cpuid_;
+  GuestTsc tsc_;  // the guest TSC's rate and time base (kvm/tsc.h)
+  // kvmclock (vcpu_timer_msrs.cpp): MSR_KVM_SYSTEM_TIME_NEW and what the
+  // record in guest RAM was computed from (generation 0: rewrite).
+  uint64_t system_time_msr_ = 0;
+  uint64_t pvclock_generation_ = 0;
+  uint64_t pvclock_tsc_offset_ = 0;
+  uint32_t pvclock_tsc_khz_ = 0;
   bool has_run_ = false;
   bool exit_pending_ = false;      // the last exit was I/O or MMIO: the engine completes it
   bool mmio_read_pending_ = false;  // ... and it was an MMIO read: data comes from kvm_run
@@ -156,6 +183,11 @@ class Vcpu final : public cpu::Bus, private irq::LapicWaker {
   std::condition_variable timer_cv_;
   bool timer_stop_ = false;
   std::thread timer_thread_;
+  // SKVM_TRACE_VCPU=1 (vcpu_irq.cpp): the run loop publishes where the
+  // guest was at its last stop; the timer thread prints it every 2 s.
+  std::atomic<uint64_t> trace_rip_{0};
+  std::atomic<uint32_t> trace_state_{0};  // mp_state | IF << 8 | in KVM_RUN << 9
+  void trace_dump();
 };
 
 }  // namespace skvm::kvm

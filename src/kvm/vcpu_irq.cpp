@@ -9,6 +9,8 @@
 #include <cerrno>
 #include <chrono>
 #include <climits>
+#include <cstdio>
+#include <cstdlib>
 #include <ctime>
 
 #include "kvm/irqchip/lapic_bus.h"
@@ -25,7 +27,37 @@ namespace {
 // KVM_RUN.
 constexpr int kKickSignal = 1, kKickEvent = 2;
 
+// SKVM_TRACE_VCPU=1: every 2 s each vCPU's timer thread prints its state
+// (a stuck SMP guest shows which vCPU waits for what).
+bool trace_vcpu() {
+  static const bool on = std::getenv("SKVM_TRACE_VCPU") != nullptr;
+  return on;
+}
+
+int highest_bit(const irq::Lapic& l, uint32_t base) {
+  for (int i = 7; i >= 0; --i) {
+    const uint32_t w = l.reg(base + static_cast<uint32_t>(i) * 0x10);
+    if (w != 0) return i * 32 + 31 - __builtin_clz(w);
+  }
+  return -1;
+}
+
 }  // namespace
+
+void Vcpu::trace_dump() {
+  const uint32_t st = trace_state_.load(std::memory_order_relaxed);
+  const uint64_t deadline = lapic_->next_deadline_ns();
+  const uint64_t now = vm_.system().clock().now_ns();
+  std::fprintf(stderr,
+               "vcpu %u: mp_state %u IF %u in_run %u rip %#llx | IRR %d ISR %d TPR %#x LVTT %#x "
+               "TMICT %#x LVT0 %#x SVR %#x | timer in %lld us\n",
+               id_, st & 0xff, (st >> 8) & 1, (st >> 9) & 1,
+               static_cast<unsigned long long>(trace_rip_.load(std::memory_order_relaxed)),
+               highest_bit(*lapic_, irq::kApicIrr), highest_bit(*lapic_, irq::kApicIsr),
+               lapic_->reg(irq::kApicTaskPri), lapic_->reg(irq::kApicLvtt), lapic_->reg(irq::kApicTmict),
+               lapic_->reg(irq::kApicLvt0), lapic_->reg(irq::kApicSpiv),
+               deadline == UINT64_MAX ? -1LL : static_cast<long long>((deadline - now) / 1000));
+}
 
 // Called from Vcpu::create when the VM has an in-kernel irqchip (x86.c:
 // kvm_arch_vcpu_create: kvm_create_lapic; APs start UNINITIALIZED).
@@ -35,6 +67,7 @@ void Vcpu::attach_lapic() {
   lapic_ = std::make_shared<irq::Lapic>(id_, vm_.system().clock(), bus, vm_.irqchip_port());
   lapic_->reset(false, cpu_->state().apic_base);
   lapic_->set_waker(this);
+  lapic_->set_tsc_clock(this);  // IA32_TSC_DEADLINE (vcpu_timer_msrs.cpp)
   irq::LapicBus::of(*bus).attach(lapic_);
   mp_state_ = id_ == 0 ? KVM_MP_STATE_RUNNABLE : KVM_MP_STATE_UNINITIALIZED;
   timer_thread_ = std::thread([this] { timer_thread_main(); });
@@ -70,8 +103,20 @@ void Vcpu::wake() {
 void Vcpu::timer_thread_main() {
   const base::Clock& clock = vm_.system().clock();
   std::unique_lock lock(timer_mu_);
+  uint64_t next_trace = clock.now_ns();
   while (!timer_stop_) {
     const uint64_t deadline = lapic_->next_deadline_ns();
+    if (trace_vcpu()) {
+      const uint64_t now = clock.now_ns();
+      if (now >= next_trace) {
+        trace_dump();
+        next_trace = now + 2'000'000'000;
+      }
+      if (deadline > next_trace) {
+        timer_cv_.wait_for(lock, std::chrono::nanoseconds(next_trace - now));
+        continue;
+      }
+    }
     if (deadline == UINT64_MAX) {
       timer_cv_.wait(lock);
       continue;
@@ -222,6 +267,7 @@ int Vcpu::run_irqchip(std::atomic<int>& kick) {
     kick.fetch_and(~kKickEvent);
     sync_apic_base();
     lapic_->poll_timer();
+    update_kvmclock();  // a guest IA32_TSC write (vcpu_timer_msrs.cpp)
     if (accept_events()) cpu_->state_changed();
     if (mp_state_ != KVM_MP_STATE_RUNNABLE) {
       if (mp_state_ == KVM_MP_STATE_HALTED && has_wake_event()) {
@@ -236,6 +282,11 @@ int Vcpu::run_irqchip(std::atomic<int>& kick) {
     inject_events();
     s.cr8 = lapic_->cr8();
     const cpu::Stop stop = cpu_->run(&kick);
+    if (trace_vcpu()) {
+      trace_rip_.store(s.rip, std::memory_order_relaxed);
+      trace_state_.store(mp_state_ | ((s.rflags & cpu::kFlagIF) ? 0x100u : 0u) | 0x200u,
+                         std::memory_order_relaxed);
+    }
     // MOV CR8 (x86.c: kvm_set_cr8); an xAPIC TPR write already updated both.
     if (s.cr8 != lapic_->cr8()) lapic_->set_cr8(s.cr8);
     if (stop == cpu::Stop::kKick || stop == cpu::Stop::kIrqWindowOpen) continue;
@@ -243,6 +294,9 @@ int Vcpu::run_irqchip(std::atomic<int>& kick) {
       // x86.c: kvm_emulate_halt -> KVM_MP_STATE_HALTED; the vCPU blocks in
       // the kernel instead of exiting.
       mp_state_ = KVM_MP_STATE_HALTED;
+      if (trace_vcpu())
+        trace_state_.store(mp_state_ | ((s.rflags & cpu::kFlagIF) ? 0x100u : 0u) | 0x200u,
+                           std::memory_order_relaxed);
       continue;
     }
     result = finish(stop, /*intr_sets_reason=*/true);
@@ -252,6 +306,7 @@ int Vcpu::run_irqchip(std::atomic<int>& kick) {
     std::lock_guard lock(kick_mu_);
     running_kick_ = nullptr;
   }
+  if (trace_vcpu()) trace_state_.fetch_and(~0x200u, std::memory_order_relaxed);
   return result;
 }
 

@@ -130,6 +130,7 @@ int Vm::create_pit2(uint32_t flags) {
   pit_owner_ = std::make_unique<irq::PitTimer>(system_.clock(), flags, chip != nullptr, pulse);
   irq::PitTimer* p = pit_owner_.get();
   if (chip) chip->add_ack_notifier(0, [p] { p->on_ack(); });
+  if (chip) chip->add_mask_notifier(0, [p](bool masked) { p->on_mask(masked); });
   pit_.store(p, std::memory_order_release);
   return 0;
 }

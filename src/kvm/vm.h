@@ -11,8 +11,10 @@
 #include <vector>
 
 #include "base/mutex.h"
+#include "cpu/cache/shared_code.h"
 #include "kvm/eventfd.h"
 #include "kvm/irqchip/apic_bus.h"
+#include "kvm/kvmclock.h"
 #include "kvm/memslots.h"
 #include "kvm/system.h"
 
@@ -32,7 +34,11 @@ class Vm {
   Vm& operator=(const Vm&) = delete;
 
   const System& system() const { return system_; }
+  // api.rst: KVM_GET/SET_CLOCK; MSR_KVM_WALL_CLOCK_NEW (kvm/kvmclock.h).
+  KvmClock& kvmclock() { return kvmclock_; }
   Memslots& memslots() { return memslots_; }
+  // Code pages decoded by any vCPU: cross-vCPU code invalidation.
+  cpu::SharedCode& shared_code() { return shared_code_; }
 
   // api.rst: KVM_CREATE_VCPU. On success *vcpu is the new vCPU (owned by the
   // VM) and *fd its new O_CLOEXEC fd (a memfd holding the kvm_run pages), to
@@ -84,6 +90,8 @@ class Vm {
  private:
   const System& system_;
   Memslots memslots_;
+  KvmClock kvmclock_{system_.clock()};
+  cpu::SharedCode shared_code_;
   mutable base::Mutex mu_;
   std::vector<std::unique_ptr<Vcpu>> vcpus_ SKVM_GUARDED_BY(mu_);
   uint64_t tss_addr_ SKVM_GUARDED_BY(mu_) = 0;

@@ -145,9 +145,12 @@ int main(int argc, char** argv) {
     if (!o.native) {
       std::string why;
       if (!native_available(&why)) return 77;
-      std::printf("skvm-fuzz: falling back to the native oracle (64-bit only)\n");
+      std::printf("skvm-fuzz: falling back to the native oracle (32- and 64-bit only)\n");
       o.native = true;
-      o.modes = {FuzzMode::k64};
+      std::vector<FuzzMode> keep;
+      for (FuzzMode m : o.modes)
+        if (m != FuzzMode::k16) keep.push_back(m);
+      o.modes = keep;
     }
   }
   std::string why;
@@ -160,28 +163,44 @@ int main(int argc, char** argv) {
   std::vector<std::string> excluded = read_known(o.known);
   excluded.insert(excluded.end(), o.exclude.begin(), o.exclude.end());
   excluded.push_back("RDTSC");  // not deterministic
-  // CPUID-gated forms are generated only when both softkvm and the host
-  // advertise them (otherwise each backend rightly runs a different insn).
-  struct Gate {
-    const char* row;
-    uint32_t leaf;
-    int reg, bit;
-  };
-  const Gate kGates[] = {{"POPCNT_GvEv", 1, 2, 23}, {"LZCNT_GvEv", 0x80000001u, 2, 5}, {"TZCNT_GvEv", 7, 1, 3},
-                         {"CMPXCHG8B_Mq", 1, 3, 8}};
-  for (const Gate& g : kGates) {
-    bool soft = supported_cpuid_bit(kSoft, g.leaf, 0, g.reg, g.bit);
-    bool host = !o.host || supported_cpuid_bit(kHost, g.leaf, 0, g.reg, g.bit);
-    if (!soft || !host) {
-      std::printf("skvm-fuzz: %s not generated (CPUID bit: softkvm %d, host %d)\n", g.row, soft, host);
-      excluded.push_back(g.row);
+  // CPUID-gated forms (the table's feature column, cpu/isa/features.h) are
+  // generated only when both softkvm and the host advertise the feature
+  // (otherwise each backend rightly runs a different instruction, or #UD).
+  {
+    namespace isa = skvm::cpu::isa;
+    auto offered = [&](const skvm::test::Backend& b, isa::Feature f) {
+      const isa::FeatureInfo& i = isa::kFeatureInfo[f];
+      bool ok = supported_cpuid_bit(b, i.leaf, i.subleaf, i.reg, i.bit);
+      if (ok && i.also != isa::kFeatNone) {
+        const isa::FeatureInfo& a = isa::kFeatureInfo[i.also];
+        ok = supported_cpuid_bit(b, a.leaf, a.subleaf, a.reg, a.bit);
+      }
+      return ok;
+    };
+    bool usable[isa::kNumFeatures] = {true};
+    for (unsigned f = 1; f < isa::kNumFeatures; ++f) {
+      const auto feat = static_cast<isa::Feature>(f);
+      const bool soft = offered(kSoft, feat);
+      const bool host = !o.host || offered(kHost, feat);
+      usable[f] = soft && host;
+      if (!usable[f] && o.verbose)
+        std::printf("skvm-fuzz: %s forms not generated (CPUID: softkvm %d, host %d)\n",
+                    std::string(isa::feature_name(feat)).c_str(), soft, host);
+    }
+    for (const isa::Row& r : isa::kRows) {
+      // The REX.W form of the CX8 row is CMPXCHG16B (CX16).
+      bool ok = usable[r.feature] && (r.feature != isa::kFeatCx8 || usable[isa::kFeatCx16]);
+      if (!ok) excluded.emplace_back(r.name);
     }
   }
   // Native: forms whose result depends on the host's segments, descriptor
   // tables or CR0, or that fault at CPL 3.
+  // 32-bit programs also push segment selectors, which differ (the guest's
+  // GDT vs Linux's 0x23/0x2b).
   const std::vector<std::string> kNotNative = {"MOV_EvSw", "PUSH_FS", "PUSH_GS", "SLDT_Ev", "STR_Ev",
                                                "SMSW_Ev",  "LAR_GvEw", "LSL_GvEw", "VERR_Ew", "VERW_Ew",
-                                               "SGDT_Ms",  "SIDT_Ms",  "CLI"};
+                                               "SGDT_Ms",  "SIDT_Ms",  "CLI",      "PUSH_CS", "PUSH_SS",
+                                               "PUSH_DS",  "PUSH_ES"};
 
   // Forms the host's KVM emulator answers with KVM_EXIT_INTERNAL_ERROR
   // (found by the run-time discovery below; listed so runs do not spend
@@ -195,7 +214,7 @@ int main(int argc, char** argv) {
   // reference for "undefined" flags, issue 3): KVM rotates with the CL form,
   // which computes OF for any count, while Intel CPUs leave OF unchanged for
   // ROL/ROR reg, imm8 with a count other than 1 (softkvm follows the CPU).
-  // The native oracle covers them in 64-bit mode. And with a memory
+  // The native oracle covers them in 32- and 64-bit mode. And with a memory
   // destination and REX.W, KVM stores 8 bytes for MOV m, Sreg / SLDT / STR
   // where the CPU (and softkvm) store 16 bits (SDM Vol. 2B, MOV: "written
   // to memory as a 16-bit quantity, regardless of the operand size").
@@ -204,9 +223,15 @@ int main(int argc, char** argv) {
   // So does BSF/BSR r32 with a zero source (the CPU leaves all 64 bits).
   // KVM's ENTER (em_enter) pushes rBP with the stack size, not the operand
   // size, and refuses nesting levels other than 0.
+  // AAM/AAD: KVM's em_aam/em_aad set SF/ZF/PF with an `or al, 0` and clear
+  // CF/OF/AF, which the SDM leaves undefined; the Intel CPU computes them
+  // from its internal arithmetic (pinned against the CPU by unit_cpu:
+  // BcdOracle.AamAadMatchHostCpu). softkvm follows the CPU; the native
+  // oracle (compatibility mode) checks them in 32-bit programs.
   const std::vector<std::string> kHostDiffers = {
       "ROL_EbIb", "ROL_EvIb",        "ROR_EbIb",    "ROR_EvIb",    "MOV_EvSw",  "SLDT_Ev",
-      "STR_Ev",   "CMPXCHG_EvGv@64", "BSF_GvEv@64", "BSR_GvEv@64", "ENTER_IwIb"};
+      "STR_Ev",   "CMPXCHG_EvGv@64", "BSF_GvEv@64", "BSR_GvEv@64", "ENTER_IwIb", "AAD_Ib",
+      "AAM_Ib"};
   if (o.host) excluded.insert(excluded.end(), kHostDiffers.begin(), kHostDiffers.end());
 
   Stats st;
@@ -231,12 +256,12 @@ int main(int argc, char** argv) {
     std::printf("skvm-fuzz: mode %s: %zu forms, seed %llu, %llu iterations, oracle%s%s\n", mode_name(mode),
                 rows.size(), static_cast<unsigned long long>(o.seed),
                 static_cast<unsigned long long>(o.iterations), o.host ? " host" : "",
-                o.native && mode == FuzzMode::k64 ? " native" : "");
+                o.native && mode != FuzzMode::k16 ? " native" : "");
     if (rows.empty()) continue;
     for (uint64_t it = o.first; it < o.first + o.iterations; ++it) {
       // Every case has its own seed: --seed S reproduces case N exactly.
       Rng rng(o.seed * 0x9e3779b97f4a7c15ull + it * 0x2545f4914f6cdd1dull + static_cast<uint64_t>(mode));
-      const bool use_native = o.native && mode == FuzzMode::k64;
+      const bool use_native = o.native && mode != FuzzMode::k16;
       const bool use_host = o.host;
       Program p = generate(mode, use_native && !use_host ? native_rows : rows, o.length, rng, use_native, use_host);
       if (use_native && use_host) {

@@ -105,8 +105,11 @@ std::vector<uint16_t> fuzzable_rows(FuzzMode mode, const std::vector<std::string
     if (r.attrs & (kAttrEnd | kAttrSys | kAttrPriv | kAttrUd)) continue;
     if ((r.attrs & kAttrI64) && mode == FuzzMode::k64) continue;
     if ((r.attrs & kAttrO64) && mode != FuzzMode::k64) continue;
-    if (r.map != kMap1 && r.map != kMap0F) continue;  // SIMD maps: not integer
-    if (r.wid == kWidX) continue;                     // MMX/SSE forms
+    // SIMD maps: not integer, except MOVBE (0F 38 F0/F1) and ADCX/ADOX
+    // (0F 38 F6, whose 66/F3 are mandatory: kWidX).
+    const bool gpr_0f38 = r.feature == kFeatMovbe || r.feature == kFeatAdx;
+    if (r.map != kMap1 && r.map != kMap0F && !gpr_0f38) continue;
+    if (r.wid == kWidX && !gpr_0f38) continue;  // MMX/SSE forms
     if (r.map == kMap0F && simd_opcode(r.opcode)) continue;
     if (r.imm == kImmAp || r.imm == kRel8 || r.imm == kRelZ) continue;
     bool skip = false;
@@ -286,6 +289,7 @@ bool emit_row(Program& p, uint16_t row, Rng& rng, bool native, bool host_kvm) {
   if (e.rex_r || e.rex_b) e.rex = true;
   if (e.rex) b.push_back(static_cast<uint8_t>(0x40 | (e.rex_w ? 8 : 0) | (e.rex_r ? 4 : 0) | (e.rex_b ? 1 : 0)));
   if (r.map == kMap0F) b.push_back(0x0f);
+  if (r.map == kMap0F38) b.insert(b.end(), {0x0f, 0x38});
   b.push_back(static_cast<uint8_t>(r.opcode + (plus & ((r.attrs & kAttrPlusCc) ? 15 : 7))));
   if (has_modrm) {
     if (mem) {

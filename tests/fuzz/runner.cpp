@@ -126,6 +126,7 @@ struct NativeMaps {
   bool ok = false;
   std::string why;
   uint8_t* code = nullptr;
+  uint8_t* code32 = nullptr;  // below 2 GiB (MAP_32BIT): compatibility-mode programs
   uint8_t* ctx = nullptr;
   uint8_t* data = nullptr;
   uint8_t* stack = nullptr;
@@ -158,6 +159,9 @@ NativeMaps& maps() {
       void* c = mmap(nullptr, 8192, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
       if (c == MAP_FAILED) n.why = std::string("cannot map executable memory: ") + std::strerror(errno);
       else n.code = static_cast<uint8_t*>(c);
+      void* c32 = mmap(nullptr, 8192, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS | MAP_32BIT,
+                       -1, 0);
+      if (c32 != MAP_FAILED) n.code32 = static_cast<uint8_t*>(c32);
     }
     n.ok = n.code != nullptr;
     return n;
@@ -204,6 +208,52 @@ std::vector<uint8_t> native_code(const Program& p) {
   return c;
 }
 
+// 32-bit programs, run in compatibility mode. Layout of `base` (mapped below
+// 2 GiB): 64-bit entry at +0 (saves the callee-saved registers and RSP,
+// switches to the context page's stack, far-returns to 0x23:base+0x100),
+// 64-bit exit at +0x80 (restores them and returns), the 32-bit loader, body
+// and saver at +0x100 (far-returns to 0x33:base+0x80). DS/ES get the user
+// data selector (SS) as a 32-bit process has them.
+std::vector<uint8_t> native_code32(const Program& p, uint64_t base) {
+  std::vector<uint8_t> c = {0x53, 0x55, 0x41, 0x54, 0x41, 0x55, 0x41, 0x56, 0x41, 0x57};
+  mov_abs(c, kRsp, kCtxHostRsp, true);
+  c.insert(c.end(), {0x48, 0xc7, 0xc4});  // mov rsp, kCtxStack
+  put32(c, kCtxStack);
+  c.insert(c.end(), {0x6a, 0x23, 0x68});  // push 0x23; push base+0x100
+  put32(c, base + 0x100);
+  c.insert(c.end(), {0x48, 0xcb});  // retfq
+  c.resize(0x80, 0xcc);
+  mov_abs(c, kRsp, kCtxHostRsp, false);
+  c.insert(c.end(), {0x41, 0x5f, 0x41, 0x5e, 0x41, 0x5d, 0x41, 0x5c, 0x5d, 0x5b, 0xc3});
+  c.resize(0x100, 0xcc);
+  // 32-bit: mov r32, [abs32] is 8B /r with mod 00 rm 101 (disp32).
+  auto mov32 = [&](int reg, uint64_t addr, bool store) {
+    c.push_back(store ? 0x89 : 0x8b);
+    c.push_back(static_cast<uint8_t>((reg << 3) | 5));
+    put32(c, addr);
+  };
+  c.insert(c.end(), {0x16, 0x1f, 0x16, 0x07});  // push ss; pop ds; push ss; pop es
+  c.insert(c.end(), {0xff, 0x35});              // push dword [kCtxFlags]
+  put32(c, kCtxFlags);
+  c.push_back(0x9d);  // popfd
+  for (int r = 0; r < 8; ++r) {
+    if (r != kRsp) mov32(r, kCtx + 8 * r, false);
+  }
+  mov32(kRsp, kCtx + 8 * kRsp, false);
+  for (const Insn& i : p.body) c.insert(c.end(), i.bytes.begin(), i.bytes.end());
+  for (int r = 0; r < 8; ++r) mov32(r, kCtx + 8 * r, true);
+  c.push_back(0xbc);  // mov esp, kCtxStack
+  put32(c, kCtxStack);
+  c.push_back(0x9c);           // pushfd
+  c.insert(c.end(), {0x8f, 0x05});  // pop dword [kCtxFlags]
+  put32(c, kCtxFlags);
+  c.push_back(0xfc);  // cld
+  c.insert(c.end(), {0x6a, 0x33, 0x68});  // push 0x33; push base+0x80
+  put32(c, base + 0x80);
+  c.push_back(0xcb);  // retf
+  return c;
+}
+
 sigjmp_buf g_jmp;
 void on_fault(int sig) { siglongjmp(g_jmp, sig); }
 
@@ -222,30 +272,34 @@ Outcome run_native(const Program& p) {
     out.error = m.why;
     return out;
   }
-  if (p.mode != FuzzMode::k64) {
-    out.error = "the native oracle runs 64-bit programs only";
+  const bool m32 = p.mode == FuzzMode::k32;
+  if (p.mode == FuzzMode::k16 || (m32 && m.code32 == nullptr)) {
+    out.error = m32 ? "no executable memory below 2 GiB for compatibility mode"
+                    : "the native oracle runs 32- and 64-bit programs only";
     return out;
   }
-  std::vector<uint8_t> code = native_code(p);
+  uint8_t* volatile code_page = m32 ? m.code32 : m.code;  // read after sigsetjmp
+  std::vector<uint8_t> code = m32 ? native_code32(p, reinterpret_cast<uint64_t>(m.code32)) : native_code(p);
   if (code.size() > 8192) {
     out.error = "body too long for the native runner";
     return out;
   }
-  std::memcpy(m.code, code.data(), code.size());
-  __builtin___clear_cache(reinterpret_cast<char*>(m.code), reinterpret_cast<char*>(m.code + code.size()));
+  std::memcpy(code_page, code.data(), code.size());
+  __builtin___clear_cache(reinterpret_cast<char*>(code_page), reinterpret_cast<char*>(code_page + code.size()));
   // SAFETY: m.ctx is the 4 KiB context page mapped at kCtx; 16 registers and
   // RFLAGS are 136 bytes.
   uint64_t* ctx = reinterpret_cast<uint64_t*>(m.ctx);
-  for (int r = 0; r < 16; ++r) ctx[r] = p.regs[r];
+  for (int r = 0; r < 16; ++r) ctx[r] = m32 ? (p.regs[r] & 0xffffffffull) : p.regs[r];
   ctx[kRbx] = base_gpa(p.mode);
   ctx[kRsp] = test::kFlatStack;
   ctx[kCtxFlags / 8 - kCtx / 8] = p.flags;
   const uint64_t data_off = data_gpa(p.mode) & 0xfff;
   std::memcpy(m.data + data_off, p.data, kDataSize);
   std::memset(m.stack, 0, 8192);
-  // The guest prologue's push/popf leaves RFLAGS just below the stack top.
-  const uint64_t pushed_flags = p.flags;
-  std::memcpy(m.stack + 4096 - 8, &pushed_flags, 8);
+  // The guest prologue's push/popf leaves RFLAGS just below the stack top
+  // (a 4-byte push in 32-bit code).
+  const uint64_t pushed_flags = m32 ? (p.flags & 0xffffffffull) : p.flags;
+  std::memcpy(m.stack + 4096 - (m32 ? 4 : 8), &pushed_flags, m32 ? 4 : 8);
 
   static uint8_t alt_stack[1 << 16];
   stack_t ss{}, old_ss{};
@@ -259,10 +313,10 @@ Outcome run_native(const Program& p) {
   for (int i = 0; i < 5; ++i) sigaction(kSigs[i], &sa, &old[i]);
   int sig = sigsetjmp(g_jmp, 1);
   if (sig == 0) {
-    // SAFETY: m.code holds a complete function (callee-saved registers
+    // SAFETY: code_page holds a complete function (callee-saved registers
     // pushed and popped, the host stack pointer saved in the context page and
     // restored) around the body; a fault in the body longjmps back here.
-    auto fn = reinterpret_cast<void (*)()>(m.code);
+    auto fn = reinterpret_cast<void (*)()>(code_page);
     fn();
   }
   for (int i = 0; i < 5; ++i) sigaction(kSigs[i], &old[i], nullptr);
@@ -272,7 +326,8 @@ Outcome run_native(const Program& p) {
     return out;
   }
   out.exit = "hlt";
-  for (int r = 0; r < 16; ++r) out.regs[r] = ctx[r];
+  for (int r = 0; r < 16; ++r) out.regs[r] = m32 ? (r < 8 ? ctx[r] & 0xffffffffull : 0) : ctx[r];
+  out.regs32 = m32;
   out.rflags = ctx[kCtxFlags / 8 - kCtx / 8];
   out.data.assign(m.data + data_off, m.data + data_off + kDataSize);
   out.stack.assign(m.stack + 4096 - kStackBytes, m.stack + 4096);
@@ -292,8 +347,10 @@ std::string compare(const Outcome& a, const Outcome& b, bool native) {
     return os.str();
   }
   if (a.exit != "hlt") return {};  // state after a triple fault is not defined
-  for (int r = 0; r < 16; ++r) {
-    if (a.regs[r] != b.regs[r]) os << kNames[r] << ": 0x" << a.regs[r] << " vs 0x" << b.regs[r] << "\n";
+  const bool regs32 = a.regs32 || b.regs32;
+  for (int r = 0; r < (regs32 ? 8 : 16); ++r) {
+    const uint64_t m = regs32 ? 0xffffffffull : ~0ull;
+    if ((a.regs[r] & m) != (b.regs[r] & m)) os << kNames[r] << ": 0x" << a.regs[r] << " vs 0x" << b.regs[r] << "\n";
   }
   uint64_t mask = native ? (kFlagsArith | 0x400) : ~0ull;
   if ((a.rflags & mask) != (b.rflags & mask)) {

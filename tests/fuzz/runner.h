@@ -1,9 +1,12 @@
 // Runs a fuzz Program on one oracle and reports the final state:
 // - a KVM backend (tests/support: soft = softkvm's C ABI, host = /dev/kvm),
 //   the program assembled into a guest exactly as its regression .asm;
-// - natively on the host CPU (64-bit only), the body between a loader and a
-//   saver, with the data region and the stack mapped at the guest addresses
-//   so that addresses computed by the body are the same numbers.
+// - natively on the host CPU, the body between a loader and a saver, with
+//   the data region and the stack mapped at the guest addresses so that
+//   addresses computed by the body are the same numbers: 64-bit programs in
+//   the process's own 64-bit code segment, 32-bit programs in compatibility
+//   mode (Linux's 32-bit user code segment, selector 0x23, entered with a far
+//   return from code mapped below 2 GiB, left with a far return to 0x33).
 #pragma once
 
 #include <cstdint>
@@ -23,6 +26,9 @@ struct Outcome {
   uint64_t rip = 0;  // guest backends only
   std::vector<uint8_t> data;   // the data region
   std::vector<uint8_t> stack;  // kStackBytes below the initial stack pointer
+  // Only the low 32 bits of the eight legacy registers are defined (the
+  // native oracle in compatibility mode): compare() checks just those.
+  bool regs32 = false;
 };
 
 inline constexpr uint64_t kStackBytes = 0x400;

@@ -107,6 +107,10 @@ bool BlockCache::invalidate_page(uint64_t gpa_page) {
     if (b->valid) {
       b->valid = false;
       unlink_hash(b);
+      // The block may be running (its own instruction wrote the page): it
+      // ends after that instruction. Records live in insns_ (writable).
+      Insn* rec = insns_ + (b->insns - insns_);
+      for (uint32_t k = 0; k < b->n_insns; ++k) rec[k].attrs_end |= kInsnLastInBlock;
     }
     b = next;
   }

@@ -22,6 +22,13 @@
 
 namespace skvm::cpu {
 
+// Insn::attrs_end bit (the decoder uses bits 0-1) on the last record of
+// each block: the run loop needs no end pointer. invalidate_page() sets it
+// on every record of the blocks it drops, so a block whose code its own
+// instruction just wrote ends after that instruction (SMC) at no cost to
+// the loop.
+inline constexpr uint8_t kInsnLastInBlock = 0x80;
+
 struct Block {
   uint64_t key = 0;        // gpa of the first byte | code size << 60
   uint64_t gpa2 = ~0ull;   // page of the bytes past the first page (~0: none)
@@ -38,6 +45,10 @@ struct Block {
   Block* succ[2] = {nullptr, nullptr};
   uint8_t succ_next = 0;
   bool valid = false;
+  // The last record may set RFLAGS.TF, DR7 or an interrupt shadow (POPF,
+  // STI, MOV DR, system rows): the run loop re-checks those before
+  // following a chained successor (exec::may_arm_checks).
+  bool exit_checks = true;
 };
 
 class BlockCache {

@@ -76,7 +76,7 @@ int64_t sext(uint64_t v, unsigned bytes) {
 
 }  // namespace
 
-Decoded decode(const uint8_t* bytes, unsigned avail, unsigned code_size, Insn* out) {
+Decoded decode(const uint8_t* bytes, unsigned avail, unsigned code_size, Insn* out, isa::FeatureSet features) {
   Cursor c{bytes, avail};
   const bool m64 = code_size == 8;
   bool opsize_ovr = false, addr_ovr = false, lock = false;
@@ -157,18 +157,37 @@ Decoded decode(const uint8_t* bytes, unsigned avail, unsigned code_size, Insn* o
 
   const isa::Row* row = nullptr;
   uint16_t row_idx = isa::kRowUnknown;
-  for (uint16_t r : cands) {
-    const isa::Row& cand = kRows[r];
-    if ((cand.attrs & isa::kAttrO64) && !m64) continue;
-    if (cand.pfx != isa::kPfxAny && cand.pfx != have) continue;
-    if (cand.mod != isa::kModNone) {
-      if (cand.reg != isa::kRegAny && cand.reg != static_cast<int8_t>(mreg)) continue;
-      if (cand.mod == isa::kModMem && mod == 3) continue;
-      if (cand.mod == isa::kModReg && mod != 3) continue;
+  auto pick = [&](isa::Pfx pfx_class) {
+    row = nullptr;
+    row_idx = isa::kRowUnknown;
+    for (uint16_t r : cands) {
+      const isa::Row& cand = kRows[r];
+      if ((cand.attrs & isa::kAttrO64) && !m64) continue;
+      if (cand.pfx != isa::kPfxAny && cand.pfx != pfx_class) continue;
+      if (cand.mod != isa::kModNone) {
+        if (cand.reg != isa::kRegAny && cand.reg != static_cast<int8_t>(mreg)) continue;
+        if (cand.mod == isa::kModMem && mod == 3) continue;
+        if (cand.mod == isa::kModReg && mod != 3) continue;
+      }
+      row = &cand;
+      row_idx = r;
+      return;
     }
-    row = &cand;
-    row_idx = r;
-    break;
+  };
+  pick(have);
+
+  // CPUID gate (the row's feature column, isa/features.h): decided here so
+  // that executing the record checks nothing. Without the feature the form
+  // raises #UD, or, for kAttrGateFallback rows, is the form without the
+  // mandatory prefix (TZCNT/LZCNT run as BSF/BSR on CPUs without them).
+  bool gated = false;
+  if (row != nullptr &&
+      !isa::has_feature(features, isa::effective_feature(row->feature, m64, (rex & 8) != 0))) {
+    if (row->attrs & isa::kAttrGateFallback) {
+      pick(isa::kPfxNone);
+    } else {
+      gated = true;
+    }
   }
 
   // Operand and address size (SDM Vol. 1 3.6, Vol. 2A 2.2.1.2).
@@ -298,7 +317,7 @@ Decoded decode(const uint8_t* bytes, unsigned avail, unsigned code_size, Insn* o
     in.attrs_end = 1;
     return Decoded{c.pos, true, false};
   }
-  bool invalid = (row->attrs & isa::kAttrUd) || ((row->attrs & isa::kAttrI64) && m64) ||
+  bool invalid = gated || (row->attrs & isa::kAttrUd) || ((row->attrs & isa::kAttrI64) && m64) ||
                  (lock && (!(row->attrs & isa::kAttrLock) || !(in.pfx & kInsnMem)));
   if (invalid) {
     in.fn = exec::handler_ud();

@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "cpu/decode/insn.h"
+#include "cpu/isa/features.h"
 
 namespace skvm::cpu::decode {
 
@@ -21,8 +22,11 @@ struct Decoded {
 // (2, 4 or 8 = 16-bit, 32-bit, 64-bit). When avail is too small for the
 // instruction (and < kMaxInsnLen), returns len 0: the caller fetches more.
 // Always produces a record: unknown encodings get the "not implemented"
-// handler, invalid ones #UD, over-long ones #GP(0).
-Decoded decode(const uint8_t* bytes, unsigned avail, unsigned code_size, Insn* out);
+// handler, invalid ones #UD, over-long ones #GP(0). `features`: the CPUID
+// features the vCPU has (Cpu::cpuid_features()); a form whose feature column
+// is not in it decodes to #UD (or to its fallback form, kAttrGateFallback).
+Decoded decode(const uint8_t* bytes, unsigned avail, unsigned code_size, Insn* out,
+               isa::FeatureSet features = isa::kAllFeatures);
 
 }  // namespace skvm::cpu::decode
 

@@ -101,25 +101,29 @@ bool alu_ai(Exec& x, const Insn& i) {
   return true;
 }
 
-// INC/DEC (CF preserved).
+// INC/DEC (CF preserved: carried in the lazy record). After another
+// INC/DEC (a counted loop) the record already holds CF: no materialisation.
 template <unsigned W, bool Dec>
 inline uint64_t incdec_compute(Exec& x, uint64_t a) {
-  bool c = x.cf();
+  const bool c = (x.op == FlagOp::kDec || x.op == FlagOp::kInc) ? x.carry_in : x.cf();
   uint64_t r = (Dec ? a - 1 : a + 1) & kMask<W>;
   x.set_lazy(Dec ? FlagOp::kDec : FlagOp::kInc, W, a & kMask<W>, 1, r, c);
   return r;
 }
+// The memory form, out of line: the register form then needs no frame.
 template <unsigned W, bool Dec>
-bool incdec_e(Exec& x, const Insn& i) {
-  if (!(i.pfx & kInsnMem)) {
-    reg_set<W>(x.s, i.rm, incdec_compute<W, Dec>(x, reg_get<W>(x.s, i.rm)));
-    return true;
-  }
+[[gnu::noinline]] bool incdec_mem(Exec& x, const Insn& i) {
   uint64_t a, off = effective_address(x, i);
   if (!seg_read<W>(x, seg_of(i), off, &a)) return false;
   uint64_t r = (Dec ? a - 1 : a + 1) & kMask<W>;
   if (!seg_write<W>(x, seg_of(i), off, r)) return false;
   incdec_compute<W, Dec>(x, a);
+  return true;
+}
+template <unsigned W, bool Dec>
+bool incdec_e(Exec& x, const Insn& i) {
+  if (i.pfx & kInsnMem) return incdec_mem<W, Dec>(x, i);
+  reg_set<W>(x.s, i.rm, incdec_compute<W, Dec>(x, reg_get<W>(x.s, i.rm)));
   return true;
 }
 template <unsigned W, bool Dec>

@@ -23,7 +23,7 @@ bool jmp_rel(Exec& x, const Insn& i) {
 }
 template <unsigned W>
 bool call_rel(Exec& x, const Insn& i) {
-  if (!push<W>(x, x.s.rip)) return false;
+  if (!stack_push<W>(x, x.s.rip)) return false;
   x.s.rip = (x.s.rip + i.imm) & ip_mask(i);
   return true;
 }
@@ -38,7 +38,7 @@ template <unsigned W>
 bool call_e(Exec& x, const Insn& i) {
   uint64_t t;
   if (!rm_read<W>(x, i, &t)) return false;
-  if (!push<W>(x, x.s.rip)) return false;
+  if (!stack_push<W>(x, x.s.rip)) return false;
   x.s.rip = t;
   return true;
 }
@@ -46,8 +46,7 @@ bool call_e(Exec& x, const Insn& i) {
 template <unsigned W>
 bool ret_near(Exec& x, const Insn& i) {
   uint64_t t;
-  if (!stack_peek<W>(x, 0, &t)) return false;
-  stack_adjust(x, W + (i.imm & 0xffff));
+  if (!stack_pop<W>(x, &t, W + (i.imm & 0xffff))) return false;
   x.s.rip = t;
   return true;
 }

@@ -19,9 +19,10 @@ void EngineImpl::state_changed() {
 
 void EngineImpl::code_page_written(uint64_t gpa, unsigned size) {
   uint64_t first = gpa & kPageMask, last = (gpa + (size ? size - 1 : 0)) & kPageMask;
-  bool hit = cache_.invalidate_page(first);
-  if (last != first) hit |= cache_.invalidate_page(last);
-  if (hit) smc_hit_ = true;
+  // A block of the page that is running ends after the writing instruction
+  // (BlockCache::invalidate_page marks its records).
+  cache_.invalidate_page(first);
+  if (last != first) cache_.invalidate_page(last);
 }
 
 unsigned EngineImpl::code_size() const {
@@ -32,6 +33,7 @@ unsigned EngineImpl::code_size() const {
 
 Stop EngineImpl::finish(Stop s) {
   x_.flags();  // RFLAGS is exact whenever run()/step() returns
+  mmu_code_leave(cpu_);  // cross-vCPU code: idle until the next run()
   cpu_.exit().reason = s;
   return s;
 }
@@ -205,7 +207,6 @@ EngineImpl::Next EngineImpl::debug_insn(const Insn& i, Stop* stop) {
     return n;
   }
   if (shadow) s_.interrupt_shadow &= static_cast<uint8_t>(~shadow);
-  smc_hit_ = false;  // the next instruction is looked up afresh anyway
   // RF is cleared once an instruction completes (SDM 17.3.1.1); IRET / POPF
   // that load it keep it for the next one.
   if (rf) s_.rflags &= ~kFlagRF;
@@ -366,7 +367,7 @@ Block* EngineImpl::build(uint64_t la, const uint8_t* p, unsigned avail, uint64_t
     unsigned have = here < decode::kMaxInsnLen ? here : decode::kMaxInsnLen;
     // SAFETY: p points at `avail` readable bytes of the first page.
     std::memcpy(buf, p + off, have);
-    decode::Decoded d = decode::decode(buf, have, cs, &out[n]);
+    decode::Decoded d = decode::decode(buf, have, cs, &out[n], cpu_.cpuid_features());
     if (d.len == 0) {
       // The instruction continues on the next page.
       unsigned avail2;
@@ -382,25 +383,57 @@ Block* EngineImpl::build(uint64_t la, const uint8_t* p, unsigned avail, uint64_t
       unsigned more = decode::kMaxInsnLen - have;
       if (more > avail2) more = avail2;
       std::memcpy(buf + have, p2, more);
-      d = decode::decode(buf, have + more, cs, &out[n]);
+      d = decode::decode(buf, have + more, cs, &out[n], cpu_.cpuid_features());
       gpa2 = g2 & kPageMask;
     }
+    out[n].fn = exec::specialize(out[n], n > 0 ? &out[n - 1] : nullptr);
     std::memcpy(raw + raw_len, buf, d.len);
     raw_len += d.len;
     cur += d.len;
     ++n;
     if (d.ends_block || cur >= page_end) break;
   }
+  out[n - 1].attrs_end |= kInsnLastInBlock;
   bool new_page[2];
   Block* b = cache_.commit(BlockCache::make_key(gpa, cs), gpa2, n, raw_len, host_epoch_, new_page);
+  b->exit_checks = exec::may_arm_checks(out[n - 1]);
   if (new_page[0]) tlb_protect_code(cpu_, gpa & kPageMask);
   if (new_page[1]) tlb_protect_code(cpu_, gpa2);
   ++blocks_built_;
   return b;
 }
 
+// One plain block: no debug, no shadow, no client events armed.
+[[gnu::always_inline]] inline EngineImpl::Next EngineImpl::run_plain(const Block* b, Stop* stop) {
+  CpuState& s = s_;
+  Exec& x = x_;
+  Signals& sig = cpu_.signals();
+  for (const Insn* i = b->insns;; ++i) {
+    const uint64_t start = s.rip;
+    s.rip = start + i->len;
+    if (!i->fn(x, *i)) [[unlikely]] {
+      if (after_fail(start, *i, stop) == Next::kStop) return Next::kStop;
+      return Next::kBreak;  // an exception was delivered: continue at the handler
+    }
+    if (sig.exit_after) [[unlikely]] {
+      sig.exit_after = false;
+      *stop = cpu_.exit().reason;
+      return Next::kStop;
+    }
+    if (i->attrs_end & kInsnLastInBlock) return Next::kContinue;
+  }
+}
+
+namespace {
+// Polled when no kick flag is given (step(), tests): never raised.
+const std::atomic<int> kNoKick{0};
+// Chained blocks run between two memslot-generation checks.
+constexpr unsigned kGenPeriod = 64;
+}  // namespace
+
 Stop EngineImpl::execute(const std::atomic<int>* kick, bool single) {
   cpu_.signals() = Signals{};
+  mmu_code_enter(cpu_);  // cross-vCPU code: other vCPUs' writes and new code pages
   // Running resumes a halted CPU (KVM without an in-kernel LAPIC: after a
   // HLT exit the next KVM_RUN continues after the HLT).
   s_.halted = false;
@@ -419,102 +452,148 @@ Stop EngineImpl::execute(const std::atomic<int>* kick, bool single) {
     // A completed I/O instruction is the step.
     if (single && was_io) return finish(Stop::kKick);
   }
-  Block* prev = nullptr;
-  unsigned gen_countdown = 64;
+  const std::atomic<int>& kick_flag = kick ? *kick : kNoKick;
+  Cpu& cpu = cpu_;
+  // Client events are armed or disarmed only by the client between runs and
+  // by boundary_events() (re-read after each call): no handler does, so
+  // this answer holds until then.
+  bool armed = cpu.events_armed();
+  Block* prev = nullptr;  // the block that ran to its end just before
+  Block* b = nullptr;     // the next block when the fast path found it
+  unsigned gen_countdown = kGenPeriod;
+  // Chained successor of a block that ran to its end (the common case):
+  // same translation regime and mode as when the link was made
+  // (chain_epoch; a handler that changed system state raised sys_changed),
+  // code unchanged. Links are made to valid blocks validated at the current
+  // host epoch, and invalidation, flushes and host-epoch bumps all move
+  // chain_epoch, so a link of the current chain epoch needs no further
+  // check. Memslot changes are rare and asynchronous: checked on the slow
+  // path, which runs at least every kGenPeriod-th block. nullptr: take the
+  // slow path.
+  const auto follow = [&](const Block* p) -> Block* {
+    if (x_.sys_changed || p->chain_epoch != cache_.chain_epoch() || --gen_countdown == 0 ||
+        mmu_code_stale(cpu)) [[unlikely]]
+      return nullptr;
+    const uint64_t rip = s_.rip;
+    if (p->succ_rip[0] == rip) return p->succ[0];
+    if (p->succ_rip[1] == rip) return p->succ[1];
+    return nullptr;
+  };
   for (;;) {
-    if (gen_countdown == 0) gen_countdown = 64;
-    if (kick && kick->load(std::memory_order_relaxed)) return finish(Stop::kKick);
-    // Memslot changes are rare and asynchronous: checked at every slow
-    // lookup and every 64th chained block.
-    if ((!prev || --gen_countdown == 0) && cpu_.mmu().generation_changed()) {
-      // Memslots changed: translations and possibly the code behind a gpa.
-      mmu_check_generation(cpu_);
-      cache_.bump_chain_epoch();
-      ++host_epoch_;
-    }
-    if (x_.sys_changed) {
-      x_.sys_changed = false;
-      cache_.bump_chain_epoch();
-    }
-    // After a block that ran to its end, the events were already checked
-    // after its last instruction (event_ready() in the loop below), and
-    // nothing but the client or boundary_events() arms them.
-    if (!prev && cpu_.events_armed()) [[unlikely]] {
-      bool delivered;
-      if (boundary_events(&stop, &delivered) == Next::kStop) return finish(stop);
-      if (delivered) {
-        prev = nullptr;
-        if (single) return finish(Stop::kKick);  // the delivery is the step
+    if (!b) {
+      // The slow boundary: full lookup, memslot generation, system-state
+      // changes, client events. A kick stops the vCPU at the next block
+      // boundary (here, or in the fast path below).
+      if (kick_flag.load(std::memory_order_relaxed)) return finish(Stop::kKick);
+      gen_countdown = kGenPeriod;
+      if (cpu.mmu().generation_changed()) {
+        // Memslots changed: translations and possibly the code behind a gpa.
+        mmu_check_generation(cpu);
+        cache_.bump_chain_epoch();
+        ++host_epoch_;
+      }
+      mmu_code_sync(cpu);  // other vCPUs' code writes (mmu_impl.h)
+      if (x_.sys_changed) {
+        x_.sys_changed = false;
+        cache_.bump_chain_epoch();
+      }
+      // After a block that ran to its end, the events were already checked
+      // after its last instruction (event_ready() in the checked loop), and
+      // nothing but the client or boundary_events() arms them.
+      if (!prev && armed) [[unlikely]] {
+        bool delivered;
+        if (boundary_events(&stop, &delivered) == Next::kStop) return finish(stop);
+        armed = cpu.events_armed();
+        if (delivered) {
+          prev = nullptr;
+          if (single) return finish(Stop::kKick);  // the delivery is the step
+        }
+      }
+      b = lookup(prev);
+      if (!b) {
+        Signals& sg = cpu.signals();
+        if (sg.exception) {
+          if (deliver_pending_exception(&stop) == Next::kStop) return finish(stop);
+          prev = nullptr;
+          if (single) return finish(Stop::kKick);
+          continue;
+        }
+        if (sg.memory_fault) return finish(Stop::kMemoryFault);
+        return finish(sg.exit_now ? cpu.exit().reason : Stop::kInternal);
       }
     }
-    // Chained successor (the common case): same translation regime and
-    // mode as when the link was made (chain_epoch), code unchanged. Links
-    // are made to valid blocks validated at the current host epoch, and
-    // invalidation, flushes and host-epoch bumps all move chain_epoch, so a
-    // link of the current chain epoch needs no further check.
-    Block* b = nullptr;
-    if (prev && prev->chain_epoch == cache_.chain_epoch()) [[likely]] {
-      const uint64_t rip = s_.rip;
-      if (prev->succ_rip[0] == rip) b = prev->succ[0];
-      else if (prev->succ_rip[1] == rip) b = prev->succ[1];
-    }
-    if (!b) b = lookup(prev);
-    if (b && debug_armed(cpu_)) [[unlikely]] {
+    // TF, DR7 and KVM_SET_GUEST_DEBUG: one instruction at a time. TF and
+    // DR7 change only at block ends (POPF, IRET, MOV DR end their blocks).
+    if (debug_armed(cpu)) [[unlikely]] {
       if (debug_insn(b->insns[0], &stop) == Next::kStop) return finish(stop);
       if (single) return finish(Stop::kKick);
-      prev = nullptr;
+      prev = b = nullptr;
       continue;
     }
-    if (!b) {
-      Signals& sg = cpu_.signals();
-      if (sg.exception) {
-        if (deliver_pending_exception(&stop) == Next::kStop) return finish(stop);
-        prev = nullptr;
-        if (single) return finish(Stop::kKick);
+    if (s_.interrupt_shadow | static_cast<uint8_t>(armed) | static_cast<uint8_t>(single)) [[unlikely]] {
+      // The checked path: an interrupt shadow to end, client events to take
+      // as soon as they are ready, or one instruction (step()).
+      const Next n = run_checked(b, single, &stop);
+      if (n == Next::kStop) return finish(stop);
+      if (single) return finish(Stop::kKick);
+      if (n != Next::kContinue) {
+        prev = b = nullptr;
         continue;
       }
-      if (sg.memory_fault) return finish(Stop::kMemoryFault);
-      return finish(sg.exit_now ? cpu_.exit().reason : Stop::kInternal);
+      if (kick_flag.load(std::memory_order_relaxed)) [[unlikely]] return finish(Stop::kKick);
+      prev = b;
+      b = follow(prev);
+      continue;
     }
-    const Insn* ins = b->insns;
-    const uint32_t n = single ? 1 : b->n_insns;
-    uint8_t shadow = s_.interrupt_shadow;
-    // Only the client (between runs) and boundary_events() arm or disarm
-    // client events; no handler does, so the block start's answer holds for
-    // the whole block (an event that became ready still breaks it at once).
-    const bool armed = cpu_.events_armed();
-    bool broke = false;
-    Signals& sig = cpu_.signals();
-    for (uint32_t k = 0; k < n; ++k) {
-      const Insn& i = ins[k];
-      const uint64_t start = s_.rip;
-      s_.rip = start + i.len;
-      if (!i.fn(x_, i)) [[unlikely]] {
-        if (after_fail(start, i, &stop) == Next::kStop) return finish(stop);
-        broke = true;  // an exception was delivered: continue at the handler
+    // The fast path: run plain blocks and follow their chained successors.
+    // Per instruction it checks nothing but the handler's result, the
+    // MMIO-write exit and the SMC flag; per block the kick, the chain and
+    // whether the next block needs the debug or checked path.
+    for (;;) {
+      const Next n = run_plain(b, &stop);
+      if (n != Next::kContinue) [[unlikely]] {
+        if (n == Next::kStop) return finish(stop);
+        prev = b = nullptr;  // exception delivered or code written: look up afresh
         break;
       }
-      if (shadow) [[unlikely]] {
-        // The instruction after STI / MOV SS retired: the shadow ends.
-        s_.interrupt_shadow &= static_cast<uint8_t>(~shadow);
-        shadow = 0;
-      }
-      if (sig.exit_after) [[unlikely]] {
-        sig.exit_after = false;
-        return finish(cpu_.exit().reason);
-      }
-      if (armed && event_ready()) [[unlikely]] {
-        broke = true;  // IF / shadow / NMI mask changed: take the event now
-        break;
-      }
-      if (smc_hit_) [[unlikely]] {
-        smc_hit_ = false;
-        broke = true;
-        break;
+      if (kick_flag.load(std::memory_order_relaxed)) [[unlikely]] return finish(Stop::kKick);
+      prev = b;
+      b = follow(prev);
+      if (!b) [[unlikely]] break;
+      // TF, DR7 and the interrupt shadow change only through the last
+      // record of a block (POPF, STI, MOV DR end theirs; system rows raise
+      // sys_changed): re-checked only after such a block.
+      if (prev->exit_checks) {
+        const CpuState& s = s_;
+        if (((s.rflags & kFlagTF) | (s.dr7 & 0xff) | s.interrupt_shadow) != 0) break;  // b found: the debug or checked path takes it
       }
     }
-    if (single) return finish(Stop::kKick);
-    prev = broke ? nullptr : b;
+  }
+}
+
+EngineImpl::Next EngineImpl::run_checked(const Block* b, bool single, Stop* stop) {
+  CpuState& s = s_;
+  uint8_t shadow = s.interrupt_shadow;
+  const bool armed = cpu_.events_armed();
+  for (const Insn* i = b->insns;; ++i) {
+    const uint64_t start = s.rip;
+    s.rip = start + i->len;
+    if (!i->fn(x_, *i)) [[unlikely]] {
+      if (after_fail(start, *i, stop) == Next::kStop) return Next::kStop;
+      return Next::kBreak;
+    }
+    if (shadow) {
+      // The instruction after STI / MOV SS retired: the shadow ends.
+      s.interrupt_shadow &= static_cast<uint8_t>(~shadow);
+      shadow = 0;
+    }
+    if (cpu_.signals().exit_after) [[unlikely]] {
+      cpu_.signals().exit_after = false;
+      *stop = cpu_.exit().reason;
+      return Next::kStop;
+    }
+    if (armed && event_ready()) return Next::kBreak;  // IF / shadow / NMI mask changed: take the event now
+    if (single || (i->attrs_end & kInsnLastInBlock)) return Next::kContinue;
   }
 }
 

@@ -14,6 +14,16 @@
 
 namespace skvm::cpu {
 
+namespace exec {
+// The handler a record of a block gets (exec/dispatch.cpp, exec/specialize.h):
+// its own, or a specialized one fixed by the record and by `prev`, the
+// record before it in the same block (nullptr for the first).
+Handler specialize(const Insn& in, const Insn* prev);
+// Whether the record's row may set RFLAGS.TF, DR7 or an interrupt shadow
+// (its flags column has TF or IF, a system row, MOV DR, an unknown row).
+bool may_arm_checks(const Insn& in);
+}  // namespace exec
+
 class EngineImpl {
  public:
   explicit EngineImpl(Cpu& cpu);
@@ -26,6 +36,8 @@ class EngineImpl {
     cache_.bump_chain_epoch();  // chained links assume the current host epoch
   }
   bool is_code_page(uint64_t gpa_page) const { return cache_.is_code_page(gpa_page); }
+  // Drops every decoded block (the decoder's CPUID gates changed).
+  void drop_decoded() { cache_.flush(); }
   void code_page_written(uint64_t gpa, unsigned size);
 
   // Statistics (tests, benchmarks).
@@ -34,9 +46,17 @@ class EngineImpl {
   const BlockCache& cache() const { return cache_; }
 
  private:
-  enum class Next : uint8_t { kContinue, kStop };
+  // kContinue: go on (after a block: it ran to its end); kStop: return
+  // *stop; kBreak (block runners): left the block early (exception
+  // delivered, SMC, event ready): look the next block up afresh.
+  enum class Next : uint8_t { kContinue, kStop, kBreak };
 
   Stop execute(const std::atomic<int>* kick, bool single);
+  // Run the records of `b` until its last one retires (kContinue) or the
+  // block is left early. run_plain: nothing armed; run_checked: interrupt
+  // shadow, client events or single-step (one record).
+  Next run_plain(const Block* b, Stop* stop);
+  Next run_checked(const Block* b, bool single, Stop* stop);
   // Completes the I/O or MMIO exit that the previous run() returned.
   bool complete_pending(Stop* stop);
   // The block at the current CS:RIP (built if needed); nullptr when the
@@ -66,7 +86,6 @@ class EngineImpl {
   Exec x_;
   BlockCache cache_;
   uint64_t host_epoch_ = 1;
-  bool smc_hit_ = false;  // the running block's code was written
   // The exit the client must complete before the next instruction.
   enum class Pending : uint8_t { kNone, kIo, kMmioRead };
   Pending pending_ = Pending::kNone;

@@ -1,24 +1,84 @@
 // SDM Vol. 2B: PUSH, POP (reg, r/m, imm, Sreg), PUSHF/POPF, LEAVE.
 #pragma once
 
+#include <cstring>
+#include <type_traits>
+
 #include "cpu/exec/exec.h"
+#include "cpu/mmu/mmu_impl.h"
 
 namespace skvm::cpu::exec {
 
+// ---- 64-bit mode stack fast path ----
+// In 64-bit mode SS has no base and no limit (SDM Vol. 3A 3.4.4, 5.3.1), the
+// stack width is 8, and CPL = CS.RPL (RFLAGS.VM cannot be set). So a stack
+// slot that lies inside one page whose soft-TLB entry has the right tag
+// needs no segmentation check: the TLB holds canonical pages only, and a
+// read/write tag exists only where the access is allowed (mmu/mmu_impl.h).
+// Anything else (other modes, RFLAGS.AC, a slot crossing a page, a miss, a
+// code page, a watched page) returns nullptr and the caller takes the
+// generic path, which raises #SS/#GP/#PF/#AC exactly.
+template <unsigned W, bool Write>
+inline uint8_t* flat_stack_slot(Exec& x, uint64_t la) {
+  const CpuState& s = x.s;
+  if (!((s.efer & kEferLMA) && s.seg[kCs].l) || (s.rflags & (kFlagAC | kFlagVM))) return nullptr;
+  if ((la & (kPageSize - 1)) > kPageSize - W) return nullptr;
+  MmuImpl::TlbEntry& e = x.cpu.mmu().entry(la);
+  const uint64_t tag = (la & kPageMask) | ((s.seg[kCs].selector & 3) == 3 ? 1 : 0);
+  if ((Write ? e.write_tag : e.read_tag) != tag) return nullptr;
+  // SAFETY: the tag maps this linear page to RAM (writable RAM without
+  // decoded code for a write tag); the W bytes at la stay inside the page.
+  return reinterpret_cast<uint8_t*>(la + e.addend);
+}
+// PUSH: the fast path, else exec.h push<W>.
+template <unsigned W>
+inline bool stack_push(Exec& x, uint64_t v) {
+  if constexpr (W == 8 || W == 2) {
+    const uint64_t sp = x.s.gpr[kRsp] - W;
+    if (uint8_t* p = flat_stack_slot<W, true>(x, sp)) [[likely]] {
+      using T = std::conditional_t<W == 8, uint64_t, uint16_t>;
+      const T t = static_cast<T>(v);
+      std::memcpy(p, &t, W);
+      x.s.gpr[kRsp] = sp;
+      return true;
+    }
+  }
+  return push<W>(x, v);
+}
+// Reads the W-byte slot at RSP and then adds `drop` to RSP (POP: W; RET
+// imm16: W + imm16). Nothing is committed when the read faults.
+template <unsigned W>
+inline bool stack_pop(Exec& x, uint64_t* v, uint64_t drop = W) {
+  if constexpr (W == 8 || W == 2) {
+    const uint64_t sp = x.s.gpr[kRsp];
+    if (const uint8_t* p = flat_stack_slot<W, false>(x, sp)) [[likely]] {
+      using T = std::conditional_t<W == 8, uint64_t, uint16_t>;
+      T t;
+      std::memcpy(&t, p, W);
+      *v = t;
+      x.s.gpr[kRsp] = sp + drop;
+      return true;
+    }
+  }
+  if (!stack_peek<W>(x, 0, v)) return false;
+  stack_adjust(x, drop);
+  return true;
+}
+
 template <unsigned W>
 bool push_r(Exec& x, const Insn& i) {
-  return push<W>(x, reg_get<W>(x.s, i.reg));  // PUSH rSP pushes the old value
+  return stack_push<W>(x, reg_get<W>(x.s, i.reg));  // PUSH rSP pushes the old value
 }
 template <unsigned W>
 bool pop_r(Exec& x, const Insn& i) {
   uint64_t v;
-  if (!pop<W>(x, &v)) return false;
+  if (!stack_pop<W>(x, &v)) return false;
   reg_set<W>(x.s, i.reg, v);  // POP rSP: the popped value wins
   return true;
 }
 template <unsigned W>
 bool push_i(Exec& x, const Insn& i) {
-  return push<W>(x, i.imm);
+  return stack_push<W>(x, i.imm);
 }
 template <unsigned W>
 bool push_e(Exec& x, const Insn& i) {

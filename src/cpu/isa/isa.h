@@ -11,6 +11,8 @@
 #include <cstdint>
 #include <string_view>
 
+#include "cpu/isa/features.h"
+
 namespace skvm::cpu::isa {
 
 // Opcode map.
@@ -66,6 +68,9 @@ enum Attr : uint16_t {
   kAttrUd = 1 << 7,      // architecturally #UD (UD2 and friends)
   kAttrPlusR = 1 << 8,   // opcode+0..7 select a register (+rb/+rw/+rd)
   kAttrPlusCc = 1 << 9,  // opcode+0..15 select a condition code
+  kAttrGateFallback = 1 << 10,  // without its CPUID feature the mandatory
+                                // prefix is ignored: decodes as the NP row
+                                // (TZCNT/LZCNT -> BSF/BSR, SDM Vol. 2B)
 };
 
 // Flags written (RFLAGS bit mask), for readers of the table.
@@ -74,6 +79,7 @@ inline constexpr uint32_t kFArith = 0x8d5;      // CF PF AF ZF SF OF
 inline constexpr uint32_t kFArithNoCf = 0x8d4;  // INC/DEC
 inline constexpr uint32_t kFCfOf = 0x801;       // rotates
 inline constexpr uint32_t kFCf = 0x001;
+inline constexpr uint32_t kFOf = 0x800;
 inline constexpr uint32_t kFZf = 0x040;
 inline constexpr uint32_t kFAll = 0x3f7fd5;      // POPF/IRET (filtered by mode)
 inline constexpr uint32_t kFIf = 0x200;
@@ -91,11 +97,12 @@ struct Row {
   Wid wid;
   uint16_t attrs;
   uint32_t flags;
+  Feature feature;  // CPUID gate (features.h): without it the form is #UD
 };
 
 inline constexpr Row kRows[] = {
-#define ROW(name, map, op, pfx, reg, mod, imm, wid, attrs, flags, handler) \
-  Row{#name, map, op, pfx, reg, mod, imm, wid, static_cast<uint16_t>(attrs), flags},
+#define ROW(name, map, op, pfx, reg, mod, imm, wid, attrs, flags, feature, handler) \
+  Row{#name, map, op, pfx, reg, mod, imm, wid, static_cast<uint16_t>(attrs), flags, feature},
 #include "cpu/isa/opcodes.inc"
 #undef ROW
 };
@@ -129,6 +136,8 @@ consteval bool rows_consistent() {
   for (const Row& r : kRows) {
     if (r.mod == kModNone && (r.attrs & kAttrLock)) return false;
     if (r.reg < -1 || r.reg > 7) return false;
+    if (r.feature >= kNumFeatures) return false;
+    if ((r.attrs & kAttrGateFallback) && (r.feature == kFeatNone || r.pfx == kPfxNone || r.pfx == kPfxAny)) return false;
   }
   return true;
 }

@@ -49,7 +49,7 @@ bool translate_for(Cpu& cpu, uint64_t la, Acc acc, Target* t) {
   const uint64_t tag = page | key;
   const uint64_t gpa_page = r.gpa & kPageMask;
   const uint64_t offset = r.gpa & (kPageSize - 1);
-  PhysPage p = cpu.bus().lookup(gpa_page);
+  PhysPage p = m.phys(gpa_page);
   t->gpa = r.gpa;
   t->code = false;
   t->host = nullptr;
@@ -59,6 +59,7 @@ bool translate_for(Cpu& cpu, uint64_t la, Acc acc, Target* t) {
     return true;  // MMIO
   }
   const bool was_marked = e.read_tag == tag && e.gpa_page == gpa_page && e.dirty_marked;
+  m.note_fill(la);
   e.read_tag = tag;
   e.exec_tag = r.executable ? tag : MmuImpl::kInvalidTag;
   e.write_tag = MmuImpl::kInvalidTag;
@@ -76,14 +77,15 @@ bool translate_for(Cpu& cpu, uint64_t la, Acc acc, Target* t) {
       cpu.bus().mark_dirty(gpa_page);
       e.dirty_marked = true;
     }
-    if (is_code_page(cpu, gpa_page)) {
+    if (is_code_page(cpu, gpa_page) || (m.smp() && m.shared()->contains(gpa_page))) {
       t->code = true;
       e.notify_tag = tag;
     } else {
       e.write_tag = tag;
     }
   } else if (r.writable && r.dirty && p.writable && (!p.dirty_log || e.dirty_marked)) {
-    (is_code_page(cpu, gpa_page) ? e.notify_tag : e.write_tag) = tag;
+    const bool code = is_code_page(cpu, gpa_page) || (m.smp() && m.shared()->contains(gpa_page));
+    (code ? e.notify_tag : e.write_tag) = tag;
   }
   t->host = p.host + offset;
   if (m.watching() && m.watched_page(page)) [[unlikely]] {
@@ -248,7 +250,11 @@ bool write_linear(Cpu& cpu, uint64_t la, const void* src, unsigned size, Acc acc
     if (t[i].host != nullptr) {
       // SAFETY: as in read_linear, for a writable RAM page.
       std::memcpy(t[i].host, in, sizes[i]);
-      if (t[i].code) code_page_written(cpu, t[i].gpa, sizes[i]);
+      if (t[i].code) {
+        code_page_written(cpu, t[i].gpa, sizes[i]);
+        MmuImpl& m = cpu.mmu();
+        if (m.smp()) m.shared()->post(t[i].gpa & kPageMask, SharedCode::Kind::kWritten, m.shared_id());
+      }
     } else if (!mmio_write(cpu, t[i].gpa, in, sizes[i])) {
       return false;
     }
@@ -294,11 +300,7 @@ void tlb_flush_all(Cpu& cpu) {
   }
 }
 
-void tlb_flush_nonglobal(Cpu& cpu) {
-  for (MmuImpl::TlbEntry& e : cpu.mmu().entries()) {
-    if (!e.global) e = MmuImpl::TlbEntry{};
-  }
-}
+void tlb_flush_nonglobal(Cpu& cpu) { cpu.mmu().flush_nonglobal(); }
 
 void tlb_flush_page(Cpu& cpu, uint64_t la) {
   // Both key variants of the page live in the same slot.
@@ -309,12 +311,25 @@ void tlb_flush_page(Cpu& cpu, uint64_t la) {
 }
 
 void tlb_protect_code(Cpu& cpu, uint64_t gpa_page) {
-  for (MmuImpl::TlbEntry& e : cpu.mmu().entries()) {
+  tlb_protect_code_local(cpu, gpa_page);
+  // First time any vCPU decodes this page: the others must drop their
+  // writable entries for it (mmu_impl.h "Cross-vCPU code").
+  MmuImpl& m = cpu.mmu();
+  if (m.shared() != nullptr && m.shared()->add(gpa_page) && m.smp()) {
+    m.shared()->post(gpa_page, SharedCode::Kind::kProtect, m.shared_id());
+  }
+}
+
+bool tlb_protect_code_local(Cpu& cpu, uint64_t gpa_page) {
+  bool dropped = false;
+  cpu.mmu().for_each_filled([gpa_page, &dropped](MmuImpl::TlbEntry& e) {
     if (e.gpa_page == gpa_page && e.write_tag != MmuImpl::kInvalidTag) {
       e.notify_tag = e.write_tag;
       e.write_tag = MmuImpl::kInvalidTag;
+      dropped = true;
     }
-  }
+  });
+  return dropped;
 }
 
 Translation Cpu::translate(uint64_t linear) {
@@ -322,6 +337,7 @@ Translation Cpu::translate(uint64_t linear) {
   // A/D bits and always reports writeable = 1, usermode = 0
   // (x86.c: kvm_arch_vcpu_ioctl_translate); we report the same.
   Translation tr;
+  if (mmu().generation_changed()) mmu().flush_all();  // memslots moved since the last run
   WalkResult r;
   uint32_t error = 0;
   if (walk(*this, linear, WalkAccess::kRead, false, /*update_ad=*/false, &r, &error)) {

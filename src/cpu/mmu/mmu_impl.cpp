@@ -2,20 +2,128 @@
 // completions (protocol in mmu_impl.h).
 #include "cpu/mmu/mmu_impl.h"
 
+#include <sys/mman.h>
+
 #include <cstring>
+#include <new>
 
 #include "cpu/mmu/walk.h"
 
 namespace skvm::cpu {
+namespace {
+constexpr PhysRange kEmptyRange{kPageSize, 0, PhysPage{}};  // last < first: matches nothing
+const std::atomic<uint64_t> kNoCodeEpoch{0};
+}  // namespace
 
 MmuImpl::MmuImpl(Cpu& cpu)
-    : cpu_(cpu), generation_(&cpu.bus().generation()),
-      seen_generation_(generation_->load(std::memory_order_acquire)) {}
+    : cpu_(cpu), shared_(cpu.bus().shared_code()), code_epoch_(&kNoCodeEpoch),
+      generation_(&cpu.bus().generation()), seen_generation_(generation_->load(std::memory_order_acquire)) {
+  if (shared_ != nullptr) {
+    shared_id_ = shared_->join();
+    code_epoch_ = &shared_->epoch();
+    // Pages registered before this CPU existed are found by contains() at
+    // TLB fill; older events concern no entry of this (empty) TLB.
+    code_done_ = code_seen_ = code_epoch_->load(std::memory_order_acquire);
+  }
+  // mmap(2): MAP_ANONYMOUS memory reads as zero; pages are backed as the
+  // guest's working set fills them.
+  void* p = mmap(nullptr, sizeof(TlbStore), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                 -1, 0);
+  if (p == MAP_FAILED) throw std::bad_alloc();
+  // SAFETY: page-aligned zero-filled mapping of sizeof(TlbStore) bytes;
+  // TlbStore is an implicit-lifetime aggregate whose all-zero bytes are the
+  // "never filled" state described in the header.
+  tlb_ = static_cast<TlbStore*>(p);
+  // Slot 0 is the one slot whose all-zero tags could match (linear page 0,
+  // key 0): make it invalid.
+  tlb_->entries[0] = TlbEntry{};
+  ranges_.fill(kEmptyRange);
+}
+
+MmuImpl::~MmuImpl() { munmap(tlb_, sizeof(TlbStore)); }
 
 void MmuImpl::flush_all() {
   seen_generation_ = generation_->load(std::memory_order_acquire);
-  for (TlbEntry& e : tlb_) e = TlbEntry{};
+  for (unsigned k = 0; k < n_filled_; ++k) {
+    const uint16_t idx = tlb_->filled[k];
+    tlb_->entries[idx] = TlbEntry{};
+    tlb_->listed[idx] = 0;
+  }
+  n_filled_ = 0;
+  ranges_.fill(kEmptyRange);
   refresh_cpuid();
+}
+
+void MmuImpl::flush_nonglobal() {
+  unsigned kept = 0;
+  for (unsigned k = 0; k < n_filled_; ++k) {
+    const uint16_t idx = tlb_->filled[k];
+    TlbEntry& e = tlb_->entries[idx];
+    if (e.global && e.read_tag != kInvalidTag) {
+      tlb_->filled[kept++] = idx;
+    } else {
+      e = TlbEntry{};
+      tlb_->listed[idx] = 0;
+    }
+  }
+  n_filled_ = kept;
+}
+
+void MmuImpl::code_sync() {
+  const uint64_t end = code_epoch_->load(std::memory_order_acquire);
+  for (uint64_t seq = code_done_; seq < end; ++seq) {
+    SharedCode::Event ev;
+    if (!shared_->event(seq, &ev)) {
+      // Overwritten before we read it: any page may have become code or
+      // been written. Drop every translation (refills consult the
+      // registry) and revalidate every block against memory.
+      flush_all();
+      cpu_.host_may_have_written_memory();
+      break;
+    }
+    if (ev.poster == shared_id_ % SharedCode::kMaxParticipants) continue;
+    if (ev.kind == SharedCode::Kind::kProtect) {
+      // This CPU could write the page until now without telling anyone:
+      // the CPUs holding its code must compare their decodes with memory.
+      if (tlb_protect_code_local(cpu_, ev.gpa_page)) shared_->post(ev.gpa_page, SharedCode::Kind::kWritten, shared_id_);
+    } else {
+      code_page_written(cpu_, ev.gpa_page, 1);  // invalidates this CPU's blocks of the page
+    }
+  }
+  code_done_ = end;
+  shared_->ack(shared_id_, end);
+  // Another running vCPU may still write a newly registered page through a
+  // writable TLB entry it has not dropped yet: revalidate blocks (memcmp)
+  // at each boundary until every one has caught up.
+  const uint64_t protect_end = shared_->protect_end();
+  const bool behind = protect_end != 0 && shared_->others_behind(shared_id_, protect_end);
+  if (behind) cpu_.host_may_have_written_memory();
+  code_seen_ = behind ? ~0ull : end;
+}
+
+void MmuImpl::code_enter() {
+  shared_->ack(shared_id_, code_done_);
+  code_sync();
+}
+
+void MmuImpl::code_leave() {
+  // Outside run() this CPU writes nothing: first own up to writes it may
+  // have made through entries a kProtect event concerns (code_sync posts
+  // them), then stop holding the others back.
+  if (code_epoch_->load(std::memory_order_acquire) != code_done_) code_sync();
+  shared_->ack(shared_id_, SharedCode::kIdle);
+}
+
+PhysPage MmuImpl::phys_miss(uint64_t gpa_page) {
+  PhysRange r = cpu_.bus().lookup_range(gpa_page);
+  if (r.first > gpa_page || r.last < gpa_page) {
+    r = PhysRange{gpa_page, gpa_page, cpu_.bus().lookup(gpa_page)};  // a Bus without ranges
+  }
+  for (unsigned k = kRanges - 1; k > 0; --k) ranges_[k] = ranges_[k - 1];
+  ranges_[0] = r;
+  PhysPage p = r.page;
+  if (p.host != nullptr) p.host += gpa_page - r.first;
+  return p;
 }
 
 void MmuImpl::refresh_cpuid() {
@@ -43,7 +151,8 @@ bool MmuImpl::load_pdptes(uint64_t cr3) {
   // SDM Vol. 3A 4.4.1: the four PDPTEs at CR3[31:5]; a present entry with a
   // reserved bit set makes the MOV to CR0/CR3/CR4 fault with #GP(0).
   uint64_t gpa = cr3 & 0xffffffe0ull;
-  PhysPage p = cpu_.bus().lookup(gpa & kPageMask);
+  if (generation_changed()) flush_all();  // no stale slot ranges
+  PhysPage p = phys(gpa & kPageMask);
   if (p.host == nullptr) return false;
   std::array<uint64_t, 4> e;
   // SAFETY: 32 bytes at a 32-byte aligned offset inside one RAM page.

@@ -3,7 +3,15 @@
 // completions, and the few MSRs that have no field in CpuState.
 //
 // ---- Soft TLB ---------------------------------------------------------------
-// Direct mapped, kTlbSize entries indexed by linear page number. An entry maps
+// Direct mapped, kTlbSize (4096) entries indexed by linear page number, so a
+// working set of 16 MiB of 4 KiB pages fits. The entries live in a lazily
+// zero-filled anonymous mapping (constructing a Cpu touches none of it): a
+// never-filled entry is all zero, and an all-zero tag can only match linear
+// page 0 with key 0, whose slot (index 0) is invalidated explicitly. Flushes
+// cost what was filled since the last flush: every slot filled is recorded
+// once in a fill list, and tlb_flush_all / tlb_flush_nonglobal /
+// tlb_protect_code visit that list only (each fill paid a page walk, so a
+// flush stays within a constant factor of the work that filled it). An entry maps
 // one linear page to host memory: host = la + addend. It carries one tag per
 // access kind (read / write / exec); a tag is `page | key` where key is 1 for
 // user accesses (CPL 3, not an implicit supervisor access) and 0 otherwise,
@@ -54,6 +62,18 @@
 // (more than kMaxMmioWrites pieces) is an internal-error exit
 // (Stop::kInternal, KVM_INTERNAL_ERROR_EMULATION, signals().exit_now).
 //
+// ---- Cross-vCPU code (cache/shared_code.h) ----------------------------------
+// With a Bus::shared_code() registry and more than one participant: TLB
+// fills treat registered pages as code pages too (no write tag); a new code
+// page is registered by tlb_protect_code (kProtect event when new VM-wide);
+// a guest write to a code page posts a kWritten event. exec/ calls
+// mmu_code_enter / mmu_code_leave at run() entry and exit, mmu_code_sync at
+// every slow block boundary, and leaves the fast chained path when
+// mmu_code_stale() says events are waiting. So after the writer's store, a
+// vCPU's next block boundary through the slow path (any serializing event:
+// interrupt or exception delivery, IRET, CPUID, which ends its block) runs
+// the new bytes (SDM Vol. 3A 8.1.3).
+//
 // ---- Internal-error exits ---------------------------------------------------
 // Features outside this slice (task gates, call gates, task switches, fetch
 // from MMIO, MMIO during event delivery) fill exit().internal, set
@@ -64,6 +84,7 @@
 #include <atomic>
 #include <cstdint>
 
+#include "cpu/cache/shared_code.h"
 #include "cpu/core.h"
 #include "cpu/state/msrs.h"
 
@@ -71,7 +92,7 @@ namespace skvm::cpu {
 
 class MmuImpl {
  public:
-  static constexpr unsigned kTlbBits = 8;
+  static constexpr unsigned kTlbBits = 12;
   static constexpr unsigned kTlbSize = 1u << kTlbBits;
   static constexpr uint64_t kInvalidTag = ~0ull;
   static constexpr unsigned kMaxMmioFragments = 4;
@@ -98,9 +119,49 @@ class MmuImpl {
   };
 
   explicit MmuImpl(Cpu& cpu);
+  ~MmuImpl();
+  MmuImpl(const MmuImpl&) = delete;
+  MmuImpl& operator=(const MmuImpl&) = delete;
 
-  TlbEntry& entry(uint64_t la) { return tlb_[(la >> 12) & (kTlbSize - 1)]; }
-  std::array<TlbEntry, kTlbSize>& entries() { return tlb_; }
+  TlbEntry& entry(uint64_t la) { return tlb_->entries[(la >> 12) & (kTlbSize - 1)]; }
+  // Called by the TLB fill for the entry of `la` before it sets any tag.
+  void note_fill(uint64_t la) {
+    const unsigned idx = static_cast<unsigned>((la >> 12) & (kTlbSize - 1));
+    if (!tlb_->listed[idx]) {
+      tlb_->listed[idx] = 1;
+      tlb_->filled[n_filled_++] = static_cast<uint16_t>(idx);
+    }
+  }
+  // Every entry filled since the last flush_all (some may be empty again).
+  template <typename F>
+  void for_each_filled(F&& f) {
+    for (unsigned k = 0; k < n_filled_; ++k) f(tlb_->entries[tlb_->filled[k]]);
+  }
+  // MOV CR3 without PCID: drop every entry but the global ones.
+  void flush_nonglobal();
+
+  // Guest-physical page lookup through a cache of the last few
+  // Bus::lookup_range results (valid until the bus generation moves: every
+  // flush_all drops them). gpa_page is page aligned.
+  PhysPage phys(uint64_t gpa_page) {
+    for (const PhysRange& r : ranges_) {
+      if (gpa_page >= r.first && gpa_page <= r.last) [[likely]] {
+        PhysPage p = r.page;
+        if (p.host != nullptr) p.host += gpa_page - r.first;
+        return p;
+      }
+    }
+    return phys_miss(gpa_page);
+  }
+
+  // Cross-vCPU code (see above). shared(): nullptr for a lone CPU.
+  SharedCode* shared() const { return shared_; }
+  unsigned shared_id() const { return shared_id_; }
+  bool smp() const { return shared_ != nullptr && shared_->participants() > 1; }
+  bool code_stale() const { return code_epoch_->load(std::memory_order_relaxed) != code_seen_; }
+  void code_sync();
+  void code_enter();
+  void code_leave();
 
   // Flush everything and resynchronise with the bus generation.
   void flush_all();
@@ -158,8 +219,25 @@ class MmuImpl {
   }
 
  private:
+  struct TlbStore {
+    TlbEntry entries[kTlbSize];
+    uint16_t filled[kTlbSize];  // slots filled since the last flush_all
+    uint8_t listed[kTlbSize];   // 1: the slot is in `filled`
+  };
+  static_assert(kTlbSize <= 65536);
+  PhysPage phys_miss(uint64_t gpa_page);
+
   Cpu& cpu_;
-  std::array<TlbEntry, kTlbSize> tlb_{};
+  SharedCode* shared_;
+  unsigned shared_id_ = 0;
+  const std::atomic<uint64_t>* code_epoch_;  // shared_->epoch(), or a constant 0
+  uint64_t code_done_ = 0;  // events processed
+  uint64_t code_seen_ = 0;  // compared with the epoch: ~0 while revalidating
+  TlbStore* tlb_ = nullptr;  // anonymous mapping, zero-filled (see the top)
+  unsigned n_filled_ = 0;
+  // Most recently used first; an empty range has last < first.
+  static constexpr unsigned kRanges = 2;
+  std::array<PhysRange, kRanges> ranges_{};
   const std::atomic<uint64_t>* generation_;
   uint64_t seen_generation_ = 0;
   std::array<uint64_t, 4> pdpte_{};
@@ -182,6 +260,18 @@ inline void mmu_check_generation(Cpu& cpu) {
   if (cpu.mmu().generation_changed()) cpu.mmu().flush_all();
 }
 
+// Cross-vCPU code hooks for exec/ (see "Cross-vCPU code" above).
+inline bool mmu_code_stale(Cpu& cpu) { return cpu.mmu().code_stale(); }
+inline void mmu_code_sync(Cpu& cpu) {
+  if (cpu.mmu().code_stale()) [[unlikely]] cpu.mmu().code_sync();
+}
+inline void mmu_code_enter(Cpu& cpu) {
+  if (cpu.mmu().shared() != nullptr) cpu.mmu().code_enter();
+}
+inline void mmu_code_leave(Cpu& cpu) {
+  if (cpu.mmu().shared() != nullptr) cpu.mmu().code_leave();
+}
+
 // Called by exec/ at run() entry when the previous stop was an MMIO read.
 void mmu_complete_mmio_read(Cpu& cpu);
 
@@ -193,6 +283,11 @@ bool mmu_next_mmio_write(Cpu& cpu);
 // Called from Cpu::state_changed(): tlb_flush_all (which also reloads the PAE
 // PDPTEs and the CPUID-derived paging parameters) and drop MMIO completions.
 void mmu_state_changed(Cpu& cpu);
+
+// tlb_protect_code without registering the page in the shared registry
+// (the registry already has it: a kProtect event from another vCPU).
+// Returns true when a writable entry for the page was dropped.
+bool tlb_protect_code_local(Cpu& cpu, uint64_t gpa_page);
 
 // Fill an internal-error exit (KVM_INTERNAL_ERROR_EMULATION) and return false.
 bool internal_error_exit(Cpu& cpu, uint64_t detail);

@@ -30,7 +30,7 @@ struct EntryRef {
 // Read one page-table entry at guest-physical `gpa`. Returns false when the
 // table is not in RAM (treated as a not-present entry, as KVM does).
 bool read_entry(Cpu& cpu, uint64_t gpa, bool wide, uint64_t* value, EntryRef* ref) {
-  PhysPage p = cpu.bus().lookup(gpa & kPageMask);
+  PhysPage p = cpu.mmu().phys(gpa & kPageMask);
   if (p.host == nullptr) return false;
   uint8_t* host = p.host + (gpa & (kPageSize - 1));
   if (wide) {

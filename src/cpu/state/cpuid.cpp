@@ -2,6 +2,7 @@
 // (arch/x86/kvm/cpuid.c: kvm_cpuid, get_out_of_range_cpuid_entry,
 // kvm_update_cpuid_runtime).
 #include "cpu/core.h"
+#include "cpu/exec/engine_impl.h"
 
 namespace skvm::cpu {
 namespace {
@@ -62,6 +63,16 @@ void do_cpuid(Cpu& cpu) {
   s.gpr[kRbx] = r[1];
   s.gpr[kRcx] = r[2];
   s.gpr[kRdx] = r[3];
+}
+
+// The decoder's CPUID gates (isa/features.h). Records decoded under the old
+// set would keep their old verdict: drop them. (KVM_SET_CPUID2 changes the
+// table only before the first KVM_RUN, when nothing is decoded yet: api.rst,
+// cpuid.c kvm_set_cpuid -EBUSY; tests may change it between runs.)
+void Cpu::set_cpuid_features(uint64_t features) {
+  if (features == cpuid_features_) return;
+  cpuid_features_ = features;
+  engine_->drop_decoded();
 }
 
 }  // namespace skvm::cpu

@@ -130,6 +130,7 @@ void Ioapic::write_indirect(uint32_t val) {
   uint32_t index = (state_.ioregsel - 0x10) >> 1;
   if (index >= kPins) return;
   __u64& e = state_.redirtbl[index].bits;
+  const bool was_masked = (e & kMask) != 0;
   uint64_t keep = e & (kRemoteIrr | kDeliveryStatus);  // read-only bits
   if (state_.ioregsel & 1)
     e = (e & 0xffffffffull) | (uint64_t{val} << 32);
@@ -137,6 +138,13 @@ void Ioapic::write_indirect(uint32_t val) {
     e = (e & ~0xffffffffull) | val;
   e = (e & ~(kRemoteIrr | kDeliveryStatus)) | keep;
   if (!level_of(e)) e &= ~kRemoteIrr;
+  // ioapic.c: ioapic_write_indirect fires the mask notifiers when the mask
+  // bit changed (kvm_fire_mask_notifiers).
+  if (was_masked != ((e & kMask) != 0)) {
+    const uint32_t bit = 1u << index;
+    unmasked_ = was_masked ? unmasked_ | bit : unmasked_ & ~bit;
+    masked_ = was_masked ? masked_ & ~bit : masked_ | bit;
+  }
   if (level_of(e) && (state_.irr & (1u << index))) service(index, false);
 }
 

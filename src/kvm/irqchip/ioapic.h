@@ -47,6 +47,14 @@ class Ioapic {
   void get_state(kvm_ioapic_state* s) const;
   void set_state(const kvm_ioapic_state& s);
 
+  // Pins whose mask bit a redirection-entry write cleared / set since the
+  // last call (the last change of a pin wins): the mask notifications
+  // (kvm_fire_mask_notifiers) the Irqchip runs without its lock.
+  void take_mask_changes(uint32_t* unmasked, uint32_t* masked) {
+    *unmasked = unmasked_;
+    *masked = masked_;
+    unmasked_ = masked_ = 0;
+  }
 
  private:
   int service(unsigned pin, bool line_status);
@@ -56,6 +64,8 @@ class Ioapic {
 
   kvm_ioapic_state state_{};
   uint32_t irr_delivered_ = 0;
+  uint32_t unmasked_ = 0;
+  uint32_t masked_ = 0;
   uint32_t irq_states_[kPins]{};
   ApicBus* bus_ = nullptr;
 };

@@ -20,35 +20,69 @@ std::shared_ptr<const RoutingTable> Irqchip::routing() {
   return routing_;
 }
 
-void Irqchip::drain(uint16_t* pic_acked, uint32_t* ioapic_acked, bool* wakeup) {
-  *pic_acked = pic_.take_acked();
-  *ioapic_acked = 0;
-  *wakeup = pic_.take_wakeup() && pic_.output();
+void Irqchip::drain(Deferred* d) {
+  d->pic_acked |= pic_.take_acked();
+  d->wakeup |= pic_.take_wakeup() && pic_.output();
+  uint16_t pu, pm;
+  pic_.take_mask_changes(&pu, &pm);
+  d->pic_unmasked = static_cast<uint16_t>((d->pic_unmasked & ~pm) | pu);
+  d->pic_masked = static_cast<uint16_t>((d->pic_masked & ~pu) | pm);
+  uint32_t iu, im;
+  ioapic_.take_mask_changes(&iu, &im);
+  d->ioapic_unmasked = (d->ioapic_unmasked & ~im) | iu;
+  d->ioapic_masked = (d->ioapic_masked & ~iu) | im;
 }
 
-// irq_comm.c: kvm_notify_acked_irq for every acked pin, then pic_unlock's
-// kick of the vCPU that takes PIC interrupts.
-void Irqchip::after_unlock(uint16_t pic_acked, uint32_t ioapic_acked, bool wakeup) {
-  if (pic_acked || ioapic_acked) {
+// irq_comm.c: kvm_fire_mask_notifiers for one pin.
+void Irqchip::fire_mask_notifiers(const RoutingTable& rt, unsigned irqchip, unsigned pin, bool masked) {
+  const int gsi = rt.gsi_of(irqchip, pin);
+  if (gsi < 0) return;
+  std::vector<std::function<void(bool)>> run;
+  {
+    base::MutexLock lock(notifier_mu_);
+    for (const auto& n : mask_notifiers_)
+      if (static_cast<int>(n.gsi) == gsi) run.push_back(n.fn);
+  }
+  for (auto& fn : run) fn(masked);
+}
+
+// irq_comm.c: kvm_notify_acked_irq for every acked pin and
+// kvm_fire_mask_notifiers for every pin whose mask changed, then
+// pic_unlock's kick of the vCPU that takes PIC interrupts.
+void Irqchip::after_unlock(const Deferred& d) {
+  const bool masks = d.pic_unmasked || d.pic_masked || d.ioapic_unmasked || d.ioapic_masked;
+  if (d.pic_acked || d.ioapic_acked || masks) {
     auto rt = routing();
     std::vector<std::function<void()>> run;
-    {
+    if (d.pic_acked || d.ioapic_acked) {
       base::MutexLock lock(notifier_mu_);
       for (const auto& n : notifiers_) {
         bool hit = false;
         for (unsigned pin = 0; pin < 16 && !hit; pin++)
-          if (pic_acked & (1u << pin))
+          if (d.pic_acked & (1u << pin))
             hit = rt->gsi_of(pin < 8 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE, pin) ==
                   static_cast<int>(n.gsi);
         for (unsigned pin = 0; pin < Ioapic::kPins && !hit; pin++)
-          if (ioapic_acked & (1u << pin))
+          if (d.ioapic_acked & (1u << pin))
             hit = rt->gsi_of(KVM_IRQCHIP_IOAPIC, pin) == static_cast<int>(n.gsi);
         if (hit) run.push_back(n.fn);
       }
     }
     for (auto& fn : run) fn();
+    if (masks) {
+      // The slave's pins are 8-15 in the routing table (irq_comm.c).
+      for (unsigned pin = 0; pin < 16; pin++) {
+        const unsigned chip = pin < 8 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE;
+        if (d.pic_unmasked & (1u << pin)) fire_mask_notifiers(*rt, chip, pin, false);
+        if (d.pic_masked & (1u << pin)) fire_mask_notifiers(*rt, chip, pin, true);
+      }
+      for (unsigned pin = 0; pin < Ioapic::kPins; pin++) {
+        if (d.ioapic_unmasked & (1u << pin)) fire_mask_notifiers(*rt, KVM_IRQCHIP_IOAPIC, pin, false);
+        if (d.ioapic_masked & (1u << pin)) fire_mask_notifiers(*rt, KVM_IRQCHIP_IOAPIC, pin, true);
+      }
+    }
   }
-  if (wakeup && bus_) bus_->pic_output_changed();
+  if (d.wakeup && bus_) bus_->pic_output_changed();
 }
 
 // irq_comm.c: kvm_set_msi / kvm_set_msi_irq (xAPIC MSI format: no x2APIC
@@ -71,9 +105,7 @@ int Irqchip::msi(const kvm_irq_routing_entry& e, int level) {
 int Irqchip::set_irq(int source, uint32_t gsi, int level, bool line_status) {
   auto rt = routing();
   int ret = -1;
-  uint16_t pa = 0;
-  uint32_t ia = 0;
-  bool wake = false;
+  Deferred d;
   const auto& entries = rt->entries(gsi);
   // irqchip.c: kvm_set_irq walks the entries last to first and sums the
   // non-negative results.
@@ -89,18 +121,12 @@ int Irqchip::set_irq(int source, uint32_t gsi, int level, bool line_status) {
       else
         r = pic_.set_irq(e.u.irqchip.pin + (e.u.irqchip.irqchip == KVM_IRQCHIP_PIC_SLAVE ? 8 : 0),
                          source, level);
-      uint16_t p;
-      uint32_t a;
-      bool w;
-      drain(&p, &a, &w);
-      pa |= p;
-      ia |= a;
-      wake |= w;
+      drain(&d);
     }
     if (r < 0) continue;
     ret = r + (ret < 0 ? 0 : ret);
   }
-  after_unlock(pa, ia, wake);
+  after_unlock(d);
   return ret;
 }
 
@@ -148,9 +174,7 @@ int Irqchip::get_chip(kvm_irqchip* chip) {
 
 // x86.c: kvm_vm_ioctl_set_irqchip (then kvm_pic_update_irq).
 int Irqchip::set_chip(const kvm_irqchip& chip) {
-  uint16_t pa;
-  uint32_t ia;
-  bool wake;
+  Deferred d;
   {
     base::MutexLock lock(mu_);
     switch (chip.chip_id) {
@@ -165,9 +189,9 @@ int Irqchip::set_chip(const kvm_irqchip& chip) {
         return -EINVAL;
     }
     pic_.update();
-    drain(&pa, &ia, &wake);
+    drain(&d);
   }
-  after_unlock(pa, ia, wake);
+  after_unlock(d);
   return 0;
 }
 
@@ -190,9 +214,7 @@ bool Irqchip::pio(uint16_t port, bool is_write, unsigned size, void* data) {
     if (!is_write) std::memset(data, 0, size);
     return true;
   }
-  uint16_t pa;
-  uint32_t ia;
-  bool wake;
+  Deferred d;
   {
     base::MutexLock lock(mu_);
     uint8_t* b = static_cast<uint8_t*>(data);
@@ -200,16 +222,14 @@ bool Irqchip::pio(uint16_t port, bool is_write, unsigned size, void* data) {
       pic_.write(port, *b);
     else
       pic_.read(port, b);
-    drain(&pa, &ia, &wake);
+    drain(&d);
   }
-  after_unlock(pa, ia, wake);
+  after_unlock(d);
   return true;
 }
 
 bool Irqchip::mmio(uint64_t gpa, bool is_write, unsigned size, void* data) {
-  uint16_t pa;
-  uint32_t ia;
-  bool wake;
+  Deferred d;
   {
     base::MutexLock lock(mu_);
     if (!ioapic_.in_range(gpa) || !ioapic_.in_range(gpa + size - 1)) return false;
@@ -217,10 +237,15 @@ bool Irqchip::mmio(uint64_t gpa, bool is_write, unsigned size, void* data) {
       ioapic_.mmio_write(gpa, size, data);
     else
       ioapic_.mmio_read(gpa, size, data);
-    drain(&pa, &ia, &wake);
+    drain(&d);
   }
-  after_unlock(pa, ia, wake);
+  after_unlock(d);
   return true;
+}
+
+void Irqchip::add_mask_notifier(uint32_t gsi, std::function<void(bool masked)> fn) {
+  base::MutexLock lock(notifier_mu_);
+  mask_notifiers_.push_back({gsi, std::move(fn)});
 }
 
 int Irqchip::add_ack_notifier(uint32_t gsi, std::function<void()> fn) {
@@ -245,16 +270,14 @@ bool Irqchip::pic_has_interrupt() {
 }
 
 uint8_t Irqchip::pic_acknowledge() {
-  uint16_t pa;
-  uint32_t ia;
-  bool wake;
+  Deferred d;
   uint8_t v;
   {
     base::MutexLock lock(mu_);
     v = pic_.acknowledge();
-    drain(&pa, &ia, &wake);
+    drain(&d);
   }
-  after_unlock(pa, ia, wake);
+  after_unlock(d);
   return v;
 }
 
@@ -265,16 +288,16 @@ void Irqchip::eoi_broadcast(uint8_t vector, bool level_triggered) {
     pins = ioapic_.pins_with_vector(vector);
   }
   if (!pins) return;
-  after_unlock(0, pins, false);
-  uint16_t pa;
-  uint32_t ia;
-  bool wake;
+  Deferred acked;
+  acked.ioapic_acked = pins;
+  after_unlock(acked);
+  Deferred d;
   {
     base::MutexLock lock(mu_);
     ioapic_.eoi(pins, level_triggered);
-    drain(&pa, &ia, &wake);
+    drain(&d);
   }
-  after_unlock(pa, ia, wake);
+  after_unlock(d);
 }
 
 }  // namespace skvm::kvm::irq

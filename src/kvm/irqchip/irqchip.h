@@ -51,6 +51,10 @@ class Irqchip final : public IrqchipPort {
   // when the guest EOIs / INTAs the pin routed to `gsi`. Returns an id.
   int add_ack_notifier(uint32_t gsi, std::function<void()> fn);
   void remove_ack_notifier(int id);
+  // kvm_register_irq_mask_notifier: `fn(masked)` runs (without the irqchip
+  // lock) when the guest masks or unmasks, in the PIC's IMR or an IOAPIC
+  // redirection entry, a pin routed to `gsi`. Lives as long as the Irqchip.
+  void add_mask_notifier(uint32_t gsi, std::function<void(bool masked)> fn);
 
   // IrqchipPort.
   bool pic_has_interrupt() override;
@@ -63,11 +67,24 @@ class Irqchip final : public IrqchipPort {
     uint32_t gsi;
     std::function<void()> fn;
   };
+  struct MaskNotifier {
+    uint32_t gsi;
+    std::function<void(bool)> fn;
+  };
+  // What the devices did under mu_ that is reported after it is released.
+  struct Deferred {
+    uint16_t pic_acked = 0;
+    uint32_t ioapic_acked = 0;
+    bool wakeup = false;
+    uint16_t pic_unmasked = 0, pic_masked = 0;
+    uint32_t ioapic_unmasked = 0, ioapic_masked = 0;
+  };
   std::shared_ptr<const RoutingTable> routing();
   int msi(const kvm_irq_routing_entry& e, int level);
-  // Runs ack notifiers and the PIC wakeup; call without mu_.
-  void after_unlock(uint16_t pic_acked, uint32_t ioapic_acked, bool wakeup);
-  void drain(uint16_t* pic_acked, uint32_t* ioapic_acked, bool* wakeup) SKVM_REQUIRES(mu_);
+  // Runs ack and mask notifiers and the PIC wakeup; call without mu_.
+  void after_unlock(const Deferred& d);
+  void drain(Deferred* d) SKVM_REQUIRES(mu_);
+  void fire_mask_notifiers(const RoutingTable& rt, unsigned irqchip, unsigned pin, bool masked);
 
   ApicBus* const bus_;
   base::Mutex mu_;
@@ -78,6 +95,7 @@ class Irqchip final : public IrqchipPort {
   base::Mutex notifier_mu_;
   std::vector<AckNotifier> notifiers_ SKVM_GUARDED_BY(notifier_mu_);
   int next_notifier_id_ SKVM_GUARDED_BY(notifier_mu_) = 1;
+  std::vector<MaskNotifier> mask_notifiers_ SKVM_GUARDED_BY(notifier_mu_);
 };
 
 }  // namespace skvm::kvm::irq

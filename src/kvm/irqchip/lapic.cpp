@@ -11,10 +11,10 @@ namespace {
 constexpr uint32_t kLvtMaskBits = kLvtMasked | (1u << 12) | 0xff;  // masked, send pending, vector
 constexpr uint32_t kModeMask = 0x700;
 constexpr uint32_t kLintMaskBits = kLvtMaskBits | kModeMask | (1u << 13) | (1u << 14) | (1u << 15);
-constexpr uint32_t kTimerPeriodic = 1u << 17;
-// No TSC-deadline mode is advertised: only bit 17 of the timer mode is
-// writable (lapic.c: lapic_timer.timer_mode_mask without TSC_DEADLINE_TIMER).
-constexpr uint32_t kTimerModeMask = 1u << 17;
+// LVT timer modes (SDM Vol. 3A, Figure 10-8): bits 18:17. Which bits are
+// writable is timer_mode_mask_ (lapic.c: lapic_timer.timer_mode_mask: bit
+// 17 only, both with TSC_DEADLINE_TIMER in the guest CPUID).
+constexpr uint32_t kTimerPeriodic = 1u << 17, kTimerTscDeadline = 2u << 17;
 constexpr uint32_t kDfrFlat = 0xffffffffu, kDfrCluster = 0x0fffffffu;
 // lapic.c: APIC_VERSION | (nr_lvt_entries - 1) << 16, 6 LVT entries (no CMCI).
 constexpr uint32_t kVersion = 0x14 | (5u << 16);
@@ -93,6 +93,10 @@ void Lapic::reset(bool init_event, uint64_t apic_base) {
     set(kApicId, vcpu_id_ << 24);
   }
   cancel_timer();
+  // All LVTs masked, the timer back in one-shot mode (lapic.c:
+  // apic_update_lvtt clears the TSC deadline).
+  period_ns_ = 0;
+  tsc_deadline_ = 0;
   set(kApicLvr, kVersion);
   for (uint32_t off : kLvtOffsets) set(off, kLvtMasked);
   // KVM_X86_QUIRK_LINT0_REENABLED (default on): the BSP's LINT0 is ExtINT.
@@ -280,11 +284,14 @@ void Lapic::write_locked(uint32_t off, uint32_t val, Effects* fx) {
       set(off, val & lvt_mask_for(off));
       break;
     case kApicLvtt: {
+      const bool was_deadline = tsc_deadline_mode();
       if (!sw_enabled_locked()) val |= kLvtMasked;
-      set(kApicLvtt, val & (kLvtMaskBits | kTimerModeMask));
+      set(kApicLvtt, val & (kLvtMaskBits | timer_mode_mask_));
+      update_lvtt(was_deadline);
       break;
     }
     case kApicTmict:
+      if (tsc_deadline_mode()) break;  // lapic.c: ignored in TSC-deadline mode
       cancel_timer();
       set(kApicTmict, val);
       start_timer(val);
@@ -294,7 +301,7 @@ void Lapic::write_locked(uint32_t off, uint32_t val, Effects* fx) {
       const uint32_t old_divide = divide_;
       set(kApicTdcr, val & 0xb);
       update_divide();
-      if (divide_ != old_divide && timer_armed_) {
+      if (divide_ != old_divide && timer_armed_ && !tsc_deadline_mode()) {
         // lapic.c: update_target_expiration: the remaining time scales with
         // the divisor.
         const uint64_t now = clock_.now_ns();
@@ -321,7 +328,60 @@ void Lapic::update_divide() {
   divide_ = 1u << (shift & 7);
 }
 
-uint32_t Lapic::timer_mode() const { return get(kApicLvtt) & kTimerModeMask; }
+uint32_t Lapic::timer_mode() const { return get(kApicLvtt) & timer_mode_mask_; }
+bool Lapic::tsc_deadline_mode() const { return timer_mode() == kTimerTscDeadline; }
+
+// lapic.c: apic_update_lvtt: entering or leaving TSC-deadline mode stops the
+// timer and clears TMICT and the deadline.
+void Lapic::update_lvtt(bool was_deadline) {
+  if (was_deadline != tsc_deadline_mode()) {
+    cancel_timer();
+    set(kApicTmict, 0);
+    period_ns_ = 0;
+    tsc_deadline_ = 0;
+  }
+}
+
+// lapic.c: start_sw_tscdeadline: the deadline as Clock time; one already
+// passed fires at the next poll.
+void Lapic::start_tsc_deadline() {
+  cancel_timer();
+  if (tsc_deadline_ == 0 || tsc_clock_ == nullptr) return;
+  target_ns_ = tsc_clock_->guest_tsc_to_ns(tsc_deadline_);
+  timer_armed_ = true;
+}
+
+void Lapic::set_tsc_deadline_mode_allowed(bool allowed) {
+  std::lock_guard lock(mu_);
+  const bool was_deadline = tsc_deadline_mode();
+  timer_mode_mask_ = allowed ? (3u << 17) : (1u << 17);
+  // Mode bits the new mask hides read as one-shot (lapic.c keeps the
+  // register and compares the masked mode).
+  update_lvtt(was_deadline);
+}
+
+void Lapic::set_tsc_clock(const TscDeadlineClock* tsc) {
+  std::lock_guard lock(mu_);
+  tsc_clock_ = tsc;
+}
+
+uint64_t Lapic::tsc_deadline() const {
+  std::lock_guard lock(mu_);
+  if (!hw_enabled_locked() || !tsc_deadline_mode()) return 0;
+  return tsc_deadline_;
+}
+
+void Lapic::set_tsc_deadline(uint64_t guest_tsc) {
+  Effects fx;
+  {
+    std::lock_guard lock(mu_);
+    if (!hw_enabled_locked() || !tsc_deadline_mode()) return;
+    tsc_deadline_ = guest_tsc;
+    start_tsc_deadline();
+    fx.wake = true;  // the timer thread and the vCPU see the new deadline
+  }
+  run_effects(fx);
+}
 
 void Lapic::cancel_timer() { timer_armed_ = false; }
 
@@ -364,12 +424,19 @@ bool Lapic::poll_timer() {
     fired = true;
     // lapic.c: apic_timer_expired -> kvm_apic_local_deliver(APIC_LVTT).
     local_deliver_locked(kApicLvtt, &fx);
-    if (timer_mode() == kTimerPeriodic) {
-      // lapic.c: advance_periodic_target_expiration. DEVIATION: periods
-      // missed entirely (the VM did not run) are dropped and the next expiry
-      // is one period from now, where KVM fires once more at once.
+    if (tsc_deadline_mode()) {
+      // lapic.c: kvm_apic_inject_pending_timer_irqs: the deadline reads 0.
+      tsc_deadline_ = 0;
+      timer_armed_ = false;
+    } else if (timer_mode() == kTimerPeriodic) {
+      // lapic.c: advance_periodic_target_expiration: the next expiry is one
+      // period after this one (the phase is kept). Periods that also passed
+      // already (the timer could not fire in time) expire together with
+      // this one: KVM's hrtimer runs them back to back and
+      // lapic_timer.pending (here the IRR bit) coalesces them into one
+      // interrupt.
       target_ns_ += period_ns_;
-      if (target_ns_ <= now) target_ns_ = now + period_ns_;
+      if (target_ns_ <= now) target_ns_ += ((now - target_ns_) / period_ns_ + 1) * period_ns_;
     } else {
       timer_armed_ = false;
     }
@@ -578,12 +645,15 @@ void Lapic::set_state(const kvm_lapic_state& s) {
   {
     std::lock_guard lock(mu_);
     // SAFETY: both are KVM_APIC_REG_SIZE bytes.
+    const bool was_deadline = tsc_deadline_mode();
     std::memcpy(regs_, s.regs, sizeof regs_);
     set(kApicLvr, kVersion);
     set(kApicProcPri, compute_ppr());
     cancel_timer();
     update_divide();
-    start_timer(get(kApicTmcct));
+    update_lvtt(was_deadline);
+    if (tsc_deadline_mode()) start_tsc_deadline();
+    else start_timer(get(kApicTmcct));
     set(kApicTmcct, 0);
     arb_prio_ = 0;
     fx.wake = true;

@@ -43,6 +43,16 @@ class LapicWaker {
   virtual void wake() = 0;
 };
 
+// Converts a guest TSC value (what the guest compares with RDTSC, IA32_TSC
+// offset included) to the Clock time when the vCPU's TSC reaches it. The
+// owning vCPU implements it; called with the LAPIC lock held, only from
+// that vCPU's thread or its ioctls (IA32_TSC_DEADLINE writes, KVM_SET_LAPIC).
+class TscDeadlineClock {
+ public:
+  virtual ~TscDeadlineClock() = default;
+  virtual uint64_t guest_tsc_to_ns(uint64_t guest_tsc) const = 0;
+};
+
 class Lapic {
  public:
   // `bus` (for IPIs) and `port` (PIC, EOI broadcast) may be null in tests.
@@ -106,6 +116,16 @@ class Lapic {
   // Timer (lapic.c, software hrtimer path): fires the LVT timer when
   // now >= deadline; periodic re-arms. Returns true when it fired.
   bool poll_timer();
+  // TSC-deadline mode (SDM Vol. 3A, 10.5.4.1). cpuid.c:
+  // kvm_vcpu_after_set_cpuid: LVT timer mode 2 is writable only when the
+  // guest CPUID has TSC_DEADLINE (lapic_timer.timer_mode_mask).
+  void set_tsc_deadline_mode_allowed(bool allowed);
+  void set_tsc_clock(const TscDeadlineClock* tsc);
+  // lapic.c: kvm_get/set_lapic_tscdeadline_msr (IA32_TSC_DEADLINE): a
+  // write outside TSC-deadline mode is ignored, reads give 0 there; 0
+  // disarms; the value reads back until the timer fires, then 0.
+  uint64_t tsc_deadline() const;
+  void set_tsc_deadline(uint64_t guest_tsc);
   // Absolute Clock time of the next expiry, or UINT64_MAX when none.
   uint64_t next_deadline_ns() const;
 
@@ -141,6 +161,9 @@ class Lapic {
   uint32_t read_locked(uint32_t off) const;
   void update_divide();
   uint32_t timer_mode() const;
+  bool tsc_deadline_mode() const;
+  void update_lvtt(bool was_deadline);
+  void start_tsc_deadline();
   void cancel_timer();
   void start_timer(uint32_t count);
   uint32_t current_count() const;
@@ -163,6 +186,9 @@ class Lapic {
   uint64_t period_ns_ = 0;  // 0: timer not armed
   uint64_t target_ns_ = 0;  // absolute Clock time of the next expiry
   bool timer_armed_ = false;
+  uint32_t timer_mode_mask_ = 1u << 17;  // 3 << 17 with TSC-deadline
+  const TscDeadlineClock* tsc_clock_ = nullptr;
+  uint64_t tsc_deadline_ = 0;  // IA32_TSC_DEADLINE (lapic_timer.tscdeadline)
 };
 
 }  // namespace skvm::kvm::irq

@@ -200,10 +200,17 @@ void Pic::ioport_write(unsigned chip, unsigned addr, uint8_t val) {
     return;
   }
   switch (s.init_state) {
-    case 0:  // OCW1: the mask
+    case 0: {  // OCW1: the mask
+      // i8259.c: pic_ioport_write fires the mask notifiers of the pins
+      // whose IMR bit changed (kvm_fire_mask_notifiers).
+      const uint8_t cleared = static_cast<uint8_t>(s.imr & ~val);
+      const uint8_t set = static_cast<uint8_t>(~s.imr & val);
+      unmasked_ = static_cast<uint16_t>((unmasked_ & ~(set << (chip * 8))) | (cleared << (chip * 8)));
+      masked_ = static_cast<uint16_t>((masked_ & ~(cleared << (chip * 8))) | (set << (chip * 8)));
       s.imr = val;
       update_irq();
       break;
+    }
     case 1:  // ICW2
       s.irq_base = val & 0xf8;
       s.init_state = 2;

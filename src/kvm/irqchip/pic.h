@@ -46,6 +46,14 @@ class Pic {
     acked_ = 0;
     return a;
   }
+  // Pins (0-15) whose IMR bit an OCW1 write cleared / set since the last
+  // call (the last change of a pin wins): the mask notifications
+  // (kvm_fire_mask_notifiers) the Irqchip runs without its lock.
+  void take_mask_changes(uint16_t* unmasked, uint16_t* masked) {
+    *unmasked = unmasked_;
+    *masked = masked_;
+    unmasked_ = masked_ = 0;
+  }
   // Whether the INTR output went 0 -> 1 since the last call (pic_unlock's
   // wakeup_needed).
   bool take_wakeup() {
@@ -75,6 +83,8 @@ class Pic {
   bool wakeup_needed_ = false;
   bool accepts_pic_ = true;
   uint16_t acked_ = 0;
+  uint16_t unmasked_ = 0;
+  uint16_t masked_ = 0;
 };
 
 }  // namespace skvm::kvm::irq

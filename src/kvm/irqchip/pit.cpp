@@ -2,6 +2,8 @@
 #include "kvm/irqchip/pit.h"
 
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 namespace skvm::kvm::irq {
@@ -11,6 +13,14 @@ namespace {
 // i8254.c: RW_STATE_*.
 constexpr uint8_t kRwLsb = 1, kRwMsb = 2, kRwWord0 = 3, kRwWord1 = 4;
 constexpr uint16_t kPitBase = 0x40, kSpeakerPort = 0x61;
+
+// SKVM_TRACE_PIT=1: one stderr line per IRQ 0 pulse, guest ack, unmask of
+// IRQ 0 and expiry that finds the previous tick unacknowledged (a stalled
+// reinjection shows as expiries without pulses).
+void trace_pit(const char* what, uint64_t now_ns) {
+  static const bool on = std::getenv("SKVM_TRACE_PIT") != nullptr;
+  if (on) std::fprintf(stderr, "pit: %s at %.6f s\n", what, static_cast<double>(now_ns) / 1e9);
+}
 
 int64_t ns_to_pit_ticks(int64_t ns) {
   if (ns <= 0) return 0;
@@ -324,9 +334,15 @@ bool Pit::expire(uint64_t now_ns) {
   return do_work();
 }
 
-// i8254.c: kvm_pit_ack_irq. DEVIATION: KVM also resets the reinjection
-// state when the guest unmasks IRQ 0 (pit_mask_notifer); softkvm has no
-// mask notifiers, so ticks missed while IRQ 0 was masked are still owed.
+// i8254.c: pit_mask_notifer -> kvm_pit_reset_reinject. Without it a tick
+// pulsed while IRQ 0 was masked everywhere (edge: the IOAPIC drops it) is
+// never acknowledged and reinjection stops the PIT for good.
+void Pit::unmasked() {
+  pending_ = 0;
+  irq_ack_ = true;
+}
+
+// i8254.c: kvm_pit_ack_irq.
 bool Pit::ack() {
   if (!reinject_) return false;
   irq_ack_ = true;
@@ -358,6 +374,7 @@ void PitTimer::run() {
   while (!stop_) {
     if (work_) {
       work_ = false;
+      trace_pit("pulse", clock_.now_ns());
       lock.unlock();
       pulse_();
       lock.lock();
@@ -372,7 +389,10 @@ void PitTimer::run() {
       cv_.wait_for(lock, std::chrono::nanoseconds(pit_.deadline_ns() - now));
       continue;
     }
-    if (pit_.expire(now)) work_ = true;
+    if (pit_.expire(now))
+      work_ = true;
+    else
+      trace_pit("expiry, the previous tick not acknowledged,", now);
   }
 }
 
@@ -409,10 +429,19 @@ void PitTimer::enable_timer() {
   pit_.enable_timer();
 }
 
+void PitTimer::on_mask(bool masked) {
+  if (masked) return;
+  std::lock_guard lock(mu_);
+  trace_pit("IRQ 0 unmasked", clock_.now_ns());
+  pit_.unmasked();
+}
+
 void PitTimer::on_ack() {
   {
     std::lock_guard lock(mu_);
-    if (!pit_.ack()) return;
+    const bool more = pit_.ack();
+    trace_pit(more ? "ack, a missed tick follows," : "ack", clock_.now_ns());
+    if (!more) return;
     work_ = true;  // queue_work(pit_do_work)
   }
   cv_.notify_one();

@@ -54,6 +54,9 @@ class Pit {
   // The guest acknowledged IRQ 0 (kvm_pit_ack_irq): true when a missed
   // tick must be pulsed now.
   bool ack();
+  // The guest unmasked IRQ 0 (i8254.c: pit_mask_notifer): missed ticks are
+  // forgotten and the next expiry pulses.
+  void unmasked();
 
  private:
   int64_t elapsed(unsigned channel) const;
@@ -99,6 +102,8 @@ class PitTimer {
   void enable_timer();
   // The irqchip's ack notifier for GSI 0.
   void on_ack();
+  // The irqchip's mask notifier for GSI 0.
+  void on_mask(bool masked);
 
  private:
   void run();

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "cpu/isa/isa.h"
+
 namespace skvm::kvm {
 namespace {
 
@@ -44,8 +46,10 @@ TEST(SupportedCpuid, IsIntelAndAdvertisesOnlyImplementedFeatures) {
                          (1u << 11) | (1u << 13) | (1u << 15) | (1u << 16) | (1u << 19) | (1u << 23) |
                          (1u << 24) | (1u << 25) | (1u << 26))
       << "EDX: FPU PSE TSC MSR PAE CX8 APIC SEP PGE CMOV PAT CLFSH MMX FXSR SSE SSE2";
-  EXPECT_EQ(l1.r[2], (1u << 0) | (1u << 9) | (1u << 13) | (1u << 19) | (1u << 20) | (1u << 23) | (1u << 26))
-      << "ECX: SSE3 SSSE3 CX16 SSE4.1 SSE4.2 POPCNT XSAVE; no MONITOR/AVX/x2APIC/TSC-deadline";
+  EXPECT_EQ(l1.r[2],
+            (1u << 0) | (1u << 9) | (1u << 13) | (1u << 19) | (1u << 20) | (1u << 22) | (1u << 23) | (1u << 26) |
+                (1u << 24) | (1u << 31))
+      << "ECX: SSE3 SSSE3 CX16 SSE4.1 SSE4.2 MOVBE POPCNT XSAVE, TSC-deadline (lapic_timer_test), HYPERVISOR (KVM leaves: kvmclock_test); no MONITOR/AVX/x2APIC";
   // Leaf 0xD: XCR0 may hold x87 | SSE only (AVX is not implemented), 576
   // bytes; XSAVEOPT and XSAVEC, no XSAVES.
   Out d0 = query(t, 0xd, 0), d1 = query(t, 0xd, 1);
@@ -55,10 +59,39 @@ TEST(SupportedCpuid, IsIntelAndAdvertisesOnlyImplementedFeatures) {
   EXPECT_EQ(d1.r[0], 3u);
   Out e1 = query(t, 0x80000001);
   EXPECT_EQ(e1.r[3], (1u << 11) | (1u << 20) | (1u << 27) | (1u << 29)) << "EDX: SYSCALL NX RDTSCP LM";
-  EXPECT_EQ(e1.r[2], 1u << 5) << "ECX: ABM (LZCNT)";
+  EXPECT_EQ(e1.r[2], (1u << 0) | (1u << 5)) << "ECX: LAHF/SAHF in 64-bit mode, ABM (LZCNT)";
   Out l7 = query(t, 7);
-  EXPECT_EQ(l7.r[1] & (1u << 3), 0u) << "no BMI1: ANDN/BEXTR/BLS* are not implemented";
+  EXPECT_EQ(l7.r[1], 1u << 19) << "leaf 7 EBX: ADX only (no BMI1/BMI2: not implemented)";
   EXPECT_EQ(t.max_phys_addr_bits(), 40u);
+}
+
+// The instruction gates (cpu/isa/features.h, the table's feature column):
+// every feature KVM_GET_SUPPORTED_CPUID offers has implemented rows, and
+// the half-implemented ones stay off.
+TEST(SupportedCpuid, OffersAnInstructionFeatureOnlyWithItsRows) {
+  namespace isa = cpu::isa;
+  CpuidTable t;
+  t.set(supported_cpuid());
+  const isa::FeatureSet offered = t.features();
+  for (unsigned f = 1; f < isa::kNumFeatures; ++f) {
+    unsigned rows = 0;
+    for (const isa::Row& r : isa::kRows) {
+      if (r.attrs & isa::kAttrUd) continue;
+      // CX16 is the REX.W form of the CX8 row; RDTSCP shares its row with
+      // SWAPGS and is checked when it executes (exec/system_seg.h).
+      rows += r.feature == f || (f == isa::kFeatCx16 && r.feature == isa::kFeatCx8) ||
+              (f == isa::kFeatRdtscp && r.name == "SWAPGS_RDTSCP");
+    }
+    if (isa::has_feature(offered, static_cast<isa::Feature>(f))) {
+      EXPECT_GT(rows, 0u) << isa::feature_name(static_cast<isa::Feature>(f)) << " offered without rows";
+    }
+  }
+  EXPECT_FALSE(isa::has_feature(offered, isa::kFeatBmi1)) << "TZCNT alone is not BMI1";
+  EXPECT_FALSE(isa::has_feature(offered, isa::kFeatBmi2));
+  EXPECT_TRUE(isa::has_feature(offered, isa::kFeatAdx));
+  EXPECT_TRUE(isa::has_feature(offered, isa::kFeatMovbe));
+  EXPECT_TRUE(isa::has_feature(offered, isa::kFeatLahfLm));
+  EXPECT_TRUE(isa::has_feature(offered, isa::kFeatXsavec));
 }
 
 TEST(CpuidTable, EmptyTableGivesZerosAnd36BitPhysical) {
