@@ -28,6 +28,9 @@ constexpr uint32_t kEdxFpu = 1u << 0,  // exec/x87*
 // CPUID.1:ECX bits.
 constexpr uint32_t kEcxSse3 = 1u << 0, kEcxSsse3 = 1u << 9, kEcxCx16 = 1u << 13, kEcxSse41 = 1u << 19,
                    kEcxSse42 = 1u << 20, kEcxMovbe = 1u << 22, kEcxPopcnt = 1u << 23, kEcxXsave = 1u << 26;
+// CPUID.1:ECX.x2APIC (kvm/irqchip/lapic_x2apic.cpp: MSRs 0x800..0x8ff;
+// cpuid.c: kvm_cpu_cap_set(X86_FEATURE_X2APIC), always emulated).
+constexpr uint32_t kEcxX2apic = 1u << 21;
 // CPUID.1:ECX.TSC_DEADLINE (kvm/irqchip/lapic.*: LVT timer mode 2, kvm/tsc.h).
 constexpr uint32_t kEcxTscDeadline = kCpuid1EcxTscDeadline;
 // CPUID.1:ECX[31]: a hypervisor is present (Linux looks for the KVM leaves
@@ -61,7 +64,7 @@ kvm_cpuid_entry2 leaf7(uint32_t ebx) {
 // (FXSAVE/FXRSTOR), XSAVE with leaf 0xD for x87|SSE, FPU (exec/x87*),
 // MMX, SSE, SSE2, SSE3, SSSE3, SSE4.1, SSE4.2 (exec/sse*, exec/simd_int*).
 // Left out on purpose: MONITOR/MWAIT, AVX*, BMI1 (TZCNT alone is not
-// enough), PCLMULQDQ, AES, x2APIC.
+// enough), PCLMULQDQ, AES.
 const std::vector<kvm_cpuid_entry2>& supported_cpuid() {
   static const std::vector<kvm_cpuid_entry2> table = {
       // Max basic leaf 0x16 (TSC frequency), "GenuineIntel" in EBX, EDX, ECX.
@@ -70,7 +73,7 @@ const std::vector<kvm_cpuid_entry2>& supported_cpuid() {
       // Family 6, model 0x3a (Ivy Bridge), stepping 9; CLFLUSH size 8 qwords.
       entry(0x1, 0x000306a9, 0x00000800,
             kEcxSse3 | kEcxSsse3 | kEcxCx16 | kEcxSse41 | kEcxSse42 | kEcxMovbe | kEcxPopcnt | kEcxXsave |
-                kEcxTscDeadline | kEcxHypervisor,
+                kEcxTscDeadline | kEcxX2apic | kEcxHypervisor,
             kEdxFpu | kEdxPse | kEdxTsc | kEdxMsr | kEdxPae | kEdxApic | kEdxCx8 | kEdxSep | kEdxPge |
                 kEdxCmov | kEdxPat | kEdxClfsh | kEdxMmx | kEdxFxsr | kEdxSse | kEdxSse2),
       // XSAVE (exec/sse_state.h): XCR0 may enable x87 | SSE, 576-byte area;

@@ -164,7 +164,7 @@ void get_sregs(const CpuState& s, kvm_sregs* r) {
 // x86.c: kvm_is_valid_sregs(), kvm_is_valid_cr0(), kvm_is_valid_cr4(), and
 // kvm_set_apic_base() (host-initiated: only the reserved bits and the
 // x2APIC-without-xAPIC state are refused).
-int check_sregs(const kvm_sregs& r, unsigned maxphyaddr) {
+int check_sregs(const kvm_sregs& r, unsigned maxphyaddr, bool x2apic) {
   const uint64_t phys_rsvd = maxphyaddr >= 64 ? 0 : ~((1ull << maxphyaddr) - 1);
   // CR0: bits 63:32 reserved; PG without PE; NW without CD.
   if (r.cr0 >> 32) return -EINVAL;
@@ -182,10 +182,14 @@ int check_sregs(const kvm_sregs& r, unsigned maxphyaddr) {
   // SMAP, FSGSBASE, UMIP, PCIDE, ...), which is what KVM does once the
   // CPUID from KVM_GET_SUPPORTED_CPUID is set.
   if (r.cr4 & ~kCr4Supported) return -EINVAL;
-  // kvm_set_apic_base: reserved = physical-address bits above MAXPHYADDR,
-  // bits 0..7 and 9 (0x2ff), x2APIC enable (no x2APIC in CPUID).
+  // x86.c: kvm_set_apic_base (host-initiated): reserved = physical-address
+  // bits above MAXPHYADDR, bits 0..7 and 9 (0x2ff), and x2APIC enable when
+  // the vCPU's CPUID lacks x2APIC; EXTD without EN is LAPIC_MODE_INVALID.
+  constexpr uint64_t kApicEnable = 1u << 11;
   constexpr uint64_t kX2apicEnable = 1u << 10;
-  if (r.apic_base & (phys_rsvd | 0x2ff | kX2apicEnable)) return -EINVAL;
+  const uint64_t apic_rsvd = phys_rsvd | 0x2ff | (x2apic ? 0 : kX2apicEnable);
+  if (r.apic_base & apic_rsvd) return -EINVAL;
+  if ((r.apic_base & kX2apicEnable) && !(r.apic_base & kApicEnable)) return -EINVAL;
   return 0;
 }
 

@@ -21,8 +21,9 @@ void set_regs(cpu::CpuState& s, const kvm_regs& r);
 // api.rst: KVM_GET_SREGS / KVM_SET_SREGS. interrupt_bitmap is the caller's.
 void get_sregs(const cpu::CpuState& s, kvm_sregs* r);
 // x86.c: kvm_is_valid_sregs(), kvm_is_valid_cr0/cr4(), kvm_set_apic_base():
-// 0 or -EINVAL. maxphyaddr is the guest's (CpuidTable::max_phys_addr_bits).
-int check_sregs(const kvm_sregs& r, unsigned maxphyaddr);
+// 0 or -EINVAL. maxphyaddr is the guest's (CpuidTable::max_phys_addr_bits);
+// x2apic: the vCPU's CPUID offers x2APIC (IA32_APIC_BASE.EXTD allowed).
+int check_sregs(const kvm_sregs& r, unsigned maxphyaddr, bool x2apic);
 void set_sregs(cpu::CpuState& s, const kvm_sregs& r);
 
 // api.rst: KVM_GET_FPU / KVM_SET_FPU, from/to the FXSAVE image.

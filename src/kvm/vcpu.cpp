@@ -100,7 +100,10 @@ void Vcpu::get_sregs(kvm_sregs* r) const {
 // x86.c: __set_sregs queues the lowest vector set in interrupt_bitmap as an
 // injected interrupt (kvm_queue_interrupt); an empty bitmap leaves the queue.
 int Vcpu::set_sregs(const kvm_sregs& r) {
-  int e = check_sregs(r, cpuid_.max_phys_addr_bits());
+  uint32_t leaf1[4];
+  cpuid_.lookup(1, 0, leaf1);
+  const bool x2apic = (leaf1[2] & (1u << 21)) != 0;  // CPUID.1:ECX.x2APIC
+  int e = check_sregs(r, cpuid_.max_phys_addr_bits(), x2apic);
   if (e < 0) return e;
   kvm::set_sregs(cpu_->state(), r);
   for (unsigned word = 0; word < KVM_NR_INTERRUPTS / 64; ++word) {

@@ -1,7 +1,10 @@
 // The vCPU's timer MSRs outside the CPU engine, for guest RDMSR/WRMSR
 // (cpu::Bus::msr_read/msr_write) and KVM_GET/SET_MSRS (x86.c:
 // kvm_set_msr_common / kvm_get_msr_common): IA32_TSC_DEADLINE and the
-// kvmclock MSRs (Documentation/virt/kvm/x86/msr.rst).
+// kvmclock MSRs (Documentation/virt/kvm/x86/msr.rst), and the x2APIC MSRs
+// 0x800..0x8ff (x86.c: APIC_BASE_MSR ... -> kvm_x2apic_msr_read/write,
+// for guest and host accesses alike; kvm/irqchip/lapic_x2apic.cpp).
+#include "kvm/irqchip/lapic.h"
 #include "kvm/kvmclock.h"
 #include "kvm/vcpu.h"
 #include "kvm/vm.h"
@@ -20,6 +23,13 @@ bool Vcpu::msr_write(uint32_t index, uint64_t value) { return timer_msr_set(inde
 
 bool Vcpu::timer_msr_get(uint32_t index, uint64_t* value, bool host) {
   (void)host;
+  if (index >= irq::kX2apicMsrBase && index <= irq::kX2apicMsrLast) {
+    // lapic.c: kvm_x2apic_msr_read: #GP without an in-kernel LAPIC or
+    // outside x2APIC mode.
+    if (!lapic_) return false;
+    sync_apic_base();  // an IA32_APIC_BASE write earlier in this run
+    return lapic_->x2apic_msr_read(index, value);
+  }
   switch (index) {
     case kMsrTscDeadline:
       // lapic.c: kvm_get_lapic_tscdeadline_msr: 0 without an in-kernel
@@ -38,6 +48,14 @@ bool Vcpu::timer_msr_get(uint32_t index, uint64_t* value, bool host) {
 }
 
 bool Vcpu::timer_msr_set(uint32_t index, uint64_t value, bool host) {
+  if (index >= irq::kX2apicMsrBase && index <= irq::kX2apicMsrLast) {
+    // lapic.c: kvm_x2apic_msr_write.
+    if (!lapic_) return false;
+    sync_apic_base();
+    if (!lapic_->x2apic_msr_write(index, value)) return false;
+    cpu_->state().cr8 = lapic_->cr8();  // a TPR write is visible as CR8 at once
+    return true;
+  }
   switch (index) {
     case kMsrTscDeadline:
       // lapic.c: kvm_set_lapic_tscdeadline_msr: ignored without an

@@ -69,6 +69,7 @@ Block* BlockCache::commit(uint64_t key, uint64_t gpa2, uint32_t n_insns, uint32_
   b->n_insns = n_insns;
   b->raw = &raw_[n_raw_];
   b->raw_len = raw_len;
+  b->raw1_len = raw_len;
   b->epoch = epoch;
   b->valid = true;
   n_insns_ += n_insns;

@@ -38,6 +38,11 @@ struct Block {
   uint32_t n_insns = 0;
   uint32_t raw_len = 0;
   const uint8_t* raw = nullptr;  // the bytes decoded (for host-write revalidation)
+  // A block continued across a direct JMP / CALL (64-bit code, one page):
+  // raw holds raw1_len bytes from the block's start, then the rest from page
+  // offset seg2_off of the same linear page. Otherwise raw1_len == raw_len.
+  uint32_t raw1_len = 0;
+  uint16_t seg2_off = 0;
   uint64_t epoch = 0;            // host-write epoch at the last validation
   // Chained successors: valid while chain_epoch matches the cache's.
   uint64_t chain_epoch = 0;

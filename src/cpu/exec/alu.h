@@ -126,6 +126,13 @@ bool incdec_e(Exec& x, const Insn& i) {
   reg_set<W>(x.s, i.rm, incdec_compute<W, Dec>(x, reg_get<W>(x.s, i.rm)));
   return true;
 }
+// The register form of INC/DEC r/m, chosen at block-build time
+// (exec::specialize) for a record without a memory operand.
+template <unsigned W, bool Dec>
+bool incdec_rm(Exec& x, const Insn& i) {
+  reg_set<W>(x.s, i.rm, incdec_compute<W, Dec>(x, reg_get<W>(x.s, i.rm)));
+  return true;
+}
 template <unsigned W, bool Dec>
 bool incdec_r(Exec& x, const Insn& i) {
   reg_set<W>(x.s, i.reg, incdec_compute<W, Dec>(x, reg_get<W>(x.s, i.reg)));

@@ -69,7 +69,17 @@ constexpr uint16_t row_named(std::string_view name) {
 constexpr uint16_t kRowJccJb = row_named("Jcc_Jb");
 constexpr uint16_t kRowJccJz = row_named("Jcc_Jz");
 constexpr uint16_t kRowMovDdRd = row_named("MOV_DdRd");
+constexpr uint16_t kRowJmpJb = row_named("JMP_Jb");
+constexpr uint16_t kRowJmpJz = row_named("JMP_Jz");
+constexpr uint16_t kRowCallJz = row_named("CALL_Jz");
+constexpr uint16_t kRowIncEb = row_named("INC_Eb");
+constexpr uint16_t kRowDecEb = row_named("DEC_Eb");
+constexpr uint16_t kRowIncEv = row_named("INC_Ev");
+constexpr uint16_t kRowDecEv = row_named("DEC_Ev");
+static_assert(kRowIncEb != kRowUnknown && kRowDecEb != kRowUnknown && kRowIncEv != kRowUnknown &&
+              kRowDecEv != kRowUnknown);
 static_assert(kRowJccJb != kRowUnknown && kRowJccJz != kRowUnknown && kRowMovDdRd != kRowUnknown);
+static_assert(kRowJmpJb != kRowUnknown && kRowJmpJz != kRowUnknown && kRowCallJz != kRowUnknown);
 
 template <unsigned W, size_t... Cc>
 constexpr std::array<Handler, 16> jcc_cc_table(std::index_sequence<Cc...>) {
@@ -96,7 +106,8 @@ bool pred_flags_w(Handler fn, PredFlags* p) {
                            &alu_ei<W, AluOp::kOr>,   &alu_ai<W, AluOp::kOr>,  &alu_eg<W, AluOp::kXor>,
                            &alu_ge<W, AluOp::kXor>,  &alu_ei<W, AluOp::kXor>, &alu_ai<W, AluOp::kXor>,
                            &alu_eg<W, AluOp::kTest>, &alu_ei<W, AluOp::kTest>, &alu_ai<W, AluOp::kTest>};
-  const Handler incdec[] = {&incdec_e<W, false>, &incdec_e<W, true>, &incdec_r<W, false>, &incdec_r<W, true>};
+  const Handler incdec[] = {&incdec_e<W, false>,  &incdec_e<W, true>,  &incdec_r<W, false>,
+                            &incdec_r<W, true>,   &incdec_rm<W, false>, &incdec_rm<W, true>};
   for (Handler h : sub)
     if (h == fn) return *p = PredFlags::kSub, true;
   for (Handler h : logic)
@@ -130,8 +141,30 @@ bool may_arm_checks(const Insn& in) {
   return (r.flags & (kFlagTF | kFlagIF)) != 0 || (r.attrs & kAttrSys) != 0;
 }
 
+bool direct_target(const Insn& in, uint64_t next_rip, uint64_t* target) {
+  if (in.row != kRowJmpJb && in.row != kRowJmpJz && in.row != kRowCallJz) return false;
+  // Only the generic handlers (branch.h jmp_rel / call_rel) with a 64-bit
+  // IP: RIP = next RIP + displacement, no IP truncation (SDM Vol. 2A, JMP,
+  // CALL: 64-bit mode near branches).
+  if (in.osize != 8 || in.fn != handler_for(in.row, in.osize)) return false;
+  *target = next_rip + in.imm;
+  return true;
+}
+
 Handler specialize(const Insn& in, const Insn* prev) {
   if (in.row >= kNumRows || in.fn != handler_for(in.row, in.osize)) return in.fn;
+  if ((in.row == kRowIncEb || in.row == kRowDecEb || in.row == kRowIncEv || in.row == kRowDecEv) &&
+      !(in.pfx & kInsnMem)) {
+    // INC/DEC r/m with a register operand: no memory-form test.
+    const bool dec = in.row == kRowDecEb || in.row == kRowDecEv;
+    switch (in.osize) {
+      case 1: return dec ? &incdec_rm<1, true> : &incdec_rm<1, false>;
+      case 2: return dec ? &incdec_rm<2, true> : &incdec_rm<2, false>;
+      case 4: return dec ? &incdec_rm<4, true> : &incdec_rm<4, false>;
+      case 8: return dec ? &incdec_rm<8, true> : &incdec_rm<8, false>;
+      default: break;
+    }
+  }
   if (in.row == kRowJccJb || in.row == kRowJccJz) {
     const unsigned cc = in.opcode & 0xf;
     switch (in.osize) {

@@ -281,24 +281,32 @@ EngineImpl::Next EngineImpl::after_fail(uint64_t start, const Insn& i, Stop* sto
 
 bool EngineImpl::revalidate(Block* b, uint64_t la) {
   ++revalidations_;
-  unsigned avail;
-  uint64_t gpa;
-  const uint8_t* p = fetch_ptr(cpu_, la, &avail, &gpa);
-  if (!p) {
-    cpu_.signals() = Signals{};
-    return false;
-  }
-  unsigned n1 = b->raw_len < avail ? b->raw_len : avail;
-  // SAFETY: p points at avail readable bytes of a RAM page.
-  if (std::memcmp(p, b->raw, n1) != 0) return false;
-  if (n1 < b->raw_len) {
-    const uint8_t* p2 = fetch_ptr(cpu_, la + n1, &avail, &gpa);
-    if (!p2 || avail < b->raw_len - n1) {
+  // Whether the `len` bytes at linear `at` (possibly on two pages) are `raw`.
+  const auto same = [&](uint64_t at, const uint8_t* raw, unsigned len) {
+    unsigned avail;
+    uint64_t gpa;
+    const uint8_t* p = fetch_ptr(cpu_, at, &avail, &gpa);
+    if (!p) {
       cpu_.signals() = Signals{};
       return false;
     }
-    if (std::memcmp(p2, b->raw + n1, b->raw_len - n1) != 0) return false;
-  }
+    unsigned n1 = len < avail ? len : avail;
+    // SAFETY: p points at avail readable bytes of a RAM page.
+    if (std::memcmp(p, raw, n1) != 0) return false;
+    if (n1 < len) {
+      const uint8_t* p2 = fetch_ptr(cpu_, at + n1, &avail, &gpa);
+      if (!p2 || avail < len - n1) {
+        cpu_.signals() = Signals{};
+        return false;
+      }
+      if (std::memcmp(p2, raw + n1, len - n1) != 0) return false;
+    }
+    return true;
+  };
+  if (!same(la, b->raw, b->raw1_len)) return false;
+  if (b->raw1_len < b->raw_len &&
+      !same((la & kPageMask) | b->seg2_off, b->raw + b->raw1_len, b->raw_len - b->raw1_len))
+    return false;
   b->epoch = host_epoch_;
   return true;
 }
@@ -359,17 +367,28 @@ Block* EngineImpl::build(uint64_t la, const uint8_t* p, unsigned avail, uint64_t
   uint64_t gpa2 = ~0ull;
   const uint64_t page_end = (la & kPageMask) + kPageSize;
   uint64_t cur = la;
+  // The segment being decoded: from seg_la, seg_p, seg_avail bytes. A block
+  // continues once across a direct JMP / CALL to the same page (64-bit
+  // code): the second segment starts at its target.
+  uint64_t seg_la = la;
+  const uint8_t* seg_p = p;
+  unsigned seg_avail = avail;
+  uint32_t raw1_len = 0;
+  uint16_t seg2_off = 0;
+  bool jumped = false;
   while (n < BlockCache::kMaxBlockInsns) {
     // Gather up to 15 bytes: from this page, then from the next one.
     uint8_t buf[decode::kMaxInsnLen];
-    unsigned off = static_cast<unsigned>(cur - la);
-    unsigned here = avail > off ? avail - off : 0;
+    unsigned off = static_cast<unsigned>(cur - seg_la);
+    unsigned here = seg_avail > off ? seg_avail - off : 0;
     unsigned have = here < decode::kMaxInsnLen ? here : decode::kMaxInsnLen;
-    // SAFETY: p points at `avail` readable bytes of the first page.
-    std::memcpy(buf, p + off, have);
+    // SAFETY: seg_p points at `seg_avail` readable bytes of the first page.
+    std::memcpy(buf, seg_p + off, have);
     decode::Decoded d = decode::decode(buf, have, cs, &out[n], cpu_.cpuid_features());
     if (d.len == 0) {
-      // The instruction continues on the next page.
+      // The instruction continues on the next page. A continued block stays
+      // on one page: it ends before this instruction.
+      if (jumped) break;
       unsigned avail2;
       uint64_t g2;
       const uint8_t* p2 = fetch_ptr(cpu_, page_end, &avail2, &g2);
@@ -391,11 +410,37 @@ Block* EngineImpl::build(uint64_t la, const uint8_t* p, unsigned avail, uint64_t
     raw_len += d.len;
     cur += d.len;
     ++n;
+    uint64_t target;
+    if (d.ends_block && !jumped && cs == 8 && gpa2 == ~0ull && cur < page_end &&
+        n < BlockCache::kMaxBlockInsns && exec::direct_target(out[n - 1], cur, &target) &&
+        target != cur && (target & kPageMask) == (la & kPageMask)) {
+      // The handler leaves RIP at `target`, on this block's page: decode on
+      // from there (one block per loop iteration of call/ret, jmp loops).
+      // A jump to the next instruction (`jmp $+2`, the old prefetch-queue
+      // flush after code writes) still ends its block.
+      unsigned avail_t;
+      uint64_t gpa_t;
+      const uint8_t* p_t = fetch_ptr(cpu_, target, &avail_t, &gpa_t);
+      if (p_t && (gpa_t & kPageMask) == (gpa & kPageMask)) {
+        jumped = true;
+        raw1_len = raw_len;
+        seg2_off = static_cast<uint16_t>(target & ~kPageMask);
+        seg_la = cur = target;
+        seg_p = p_t;
+        seg_avail = avail_t;
+        continue;
+      }
+      cpu_.signals() = Signals{};  // not taken here: the handler's RIP is looked up
+    }
     if (d.ends_block || cur >= page_end) break;
   }
   out[n - 1].attrs_end |= kInsnLastInBlock;
   bool new_page[2];
   Block* b = cache_.commit(BlockCache::make_key(gpa, cs), gpa2, n, raw_len, host_epoch_, new_page);
+  if (jumped) {
+    b->raw1_len = raw1_len;
+    b->seg2_off = seg2_off;
+  }
   b->exit_checks = exec::may_arm_checks(out[n - 1]);
   if (new_page[0]) tlb_protect_code(cpu_, gpa & kPageMask);
   if (new_page[1]) tlb_protect_code(cpu_, gpa2);

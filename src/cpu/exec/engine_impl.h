@@ -22,6 +22,9 @@ Handler specialize(const Insn& in, const Insn* prev);
 // Whether the record's row may set RFLAGS.TF, DR7 or an interrupt shadow
 // (its flags column has TF or IF, a system row, MOV DR, an unknown row).
 bool may_arm_checks(const Insn& in);
+// A direct near JMP / CALL with a 64-bit IP (rel8 / rel32, generic
+// handler): *target = next_rip + displacement, the RIP its handler leaves.
+bool direct_target(const Insn& in, uint64_t next_rip, uint64_t* target);
 }  // namespace exec
 
 class EngineImpl {

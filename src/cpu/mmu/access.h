@@ -1,7 +1,8 @@
 // Inline fast paths for linear memory accesses through the soft TLB (see
 // mmu_impl.h). On a hit: one compare and one add; on a miss, a page-crossing
 // access or any special page, the out-of-line read_linear / write_linear /
-// fetch_ptr (core.h) take over and may fault.
+// fetch_ptr (core.h) take over and may fault. Inside a locked instruction
+// every data access misses (MmuImpl::lock_key).
 #pragma once
 
 #include <cstdint>
@@ -23,7 +24,7 @@ template <typename T>
 inline bool mem_read(Cpu& cpu, uint64_t la, T* out, Acc acc = Acc::kRead) {
   static_assert(sizeof(T) <= 8);
   MmuImpl::TlbEntry& e = cpu.mmu().entry(la);
-  uint64_t tag = (la & kPageMask) | tlb_key(cpu.state(), acc);
+  uint64_t tag = (la & kPageMask) | tlb_key(cpu.state(), acc) | cpu.mmu().lock_key();
   if (e.read_tag == tag && (la & (kPageSize - 1)) + sizeof(T) <= kPageSize) [[likely]] {
     // SAFETY: a read tag exists only for a RAM page of a live slot; the
     // access stays inside that page (checked above).
@@ -37,7 +38,7 @@ template <typename T>
 inline bool mem_write(Cpu& cpu, uint64_t la, T value, Acc acc = Acc::kWrite) {
   static_assert(sizeof(T) <= 8);
   MmuImpl::TlbEntry& e = cpu.mmu().entry(la);
-  uint64_t tag = (la & kPageMask) | tlb_key(cpu.state(), acc);
+  uint64_t tag = (la & kPageMask) | tlb_key(cpu.state(), acc) | cpu.mmu().lock_key();
   if (e.write_tag == tag && (la & (kPageSize - 1)) + sizeof(T) <= kPageSize) [[likely]] {
     // SAFETY: a write tag exists only for writable RAM of a live slot that
     // holds no decoded code; the access stays inside the page.

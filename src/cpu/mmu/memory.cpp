@@ -197,7 +197,133 @@ uint64_t next_linear(const CpuState& s, uint64_t la, unsigned n) {
   return (s.efer & kEferLMA) ? next : (next & 0xffffffffull);
 }
 
+// ---- Locked instructions (MmuImpl::lock_key, exec/locked.h) ----
+
+// A read inside a locked instruction: a single-page RAM chunk of at most
+// 16 bytes starts or extends (contiguously) the recorded operand; a re-read
+// of it sees the bytes buffered so far. Returns false when the plain path
+// must serve the read (the operand then commits without a CAS).
+bool locked_read(MmuImpl::LockedOp& op, const Target& t, uint8_t* out, unsigned size) {
+  if (op.uncovered || t.host == nullptr) return false;
+  if (op.host == nullptr && size <= sizeof(op.old)) {
+    op.host = t.host;
+    op.gpa = t.gpa;
+    op.size = 0;
+  }
+  if (op.host != nullptr && t.host == op.host + op.size && !op.written && op.size + size <= sizeof(op.old) &&
+      ((t.gpa ^ op.gpa) & kPageMask) == 0) {
+    // SAFETY: t.host points at `size` bytes inside one RAM page; the range
+    // stays within op.old / op.next (checked above).
+    std::memcpy(op.old + op.size, t.host, size);
+    std::memcpy(op.next + op.size, op.old + op.size, size);
+    std::memcpy(out, op.old + op.size, size);
+    op.size += size;
+    return true;
+  }
+  if (op.host != nullptr && t.host >= op.host && t.host + size <= op.host + op.size) {
+    std::memcpy(out, op.next + (t.host - op.host), size);
+    return true;
+  }
+  return false;
+}
+
+// A write inside a locked instruction: buffered when it falls inside the
+// recorded operand.
+bool locked_write(MmuImpl::LockedOp& op, const Target& t, const uint8_t* in, unsigned size) {
+  if (op.uncovered || t.host == nullptr || op.host == nullptr) return false;
+  if (t.host < op.host || t.host + size > op.host + op.size) return false;
+  std::memcpy(op.next + (t.host - op.host), in, size);
+  op.written = true;
+  op.code = op.code || t.code;
+  return true;
+}
+
+// Host compare-and-swap of `size` naturally aligned bytes (SDM Vol. 2A,
+// CMPXCHG / CMPXCHG16B: the host's own locked cycle).
+template <typename T>
+bool cas_n(uint8_t* p, const uint8_t* expected, const uint8_t* desired) {
+  T e, d;
+  std::memcpy(&e, expected, sizeof(T));
+  std::memcpy(&d, desired, sizeof(T));
+  // SAFETY: p is sizeof(T)-aligned guest RAM (checked by the caller), which
+  // other vCPU threads access concurrently only through plain or atomic
+  // stores of the host CPU; the atomic builtin is the synchronisation.
+  return __atomic_compare_exchange_n(reinterpret_cast<T*>(p), &e, d, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+}
+
+bool cas16(uint8_t* p, const uint8_t* expected, const uint8_t* desired) {
+  struct alignas(16) Pair {
+    uint64_t q[2];
+  };
+  uint64_t lo, hi, new_lo, new_hi;
+  std::memcpy(&lo, expected, 8);
+  std::memcpy(&hi, expected + 8, 8);
+  std::memcpy(&new_lo, desired, 8);
+  std::memcpy(&new_hi, desired + 8, 8);
+  bool ok;
+  // SAFETY: p is 16-byte aligned guest RAM (checked by the caller).
+  auto* m = reinterpret_cast<Pair*>(p);
+  asm volatile("lock cmpxchg16b %1"
+               : "=@ccz"(ok), "+m"(*m), "+a"(lo), "+d"(hi)
+               : "b"(new_lo), "c"(new_hi)
+               : "memory");
+  return ok;
+}
+
+// False when the CAS cannot apply (size or alignment): plain store.
+bool host_cas(uint8_t* p, const uint8_t* expected, const uint8_t* desired, unsigned size, bool* ok) {
+  const auto addr = reinterpret_cast<uintptr_t>(p);
+  if ((size & (size - 1)) != 0 || size == 0 || size > 16 || (addr & (size - 1)) != 0) return false;
+  switch (size) {
+    case 1: *ok = cas_n<uint8_t>(p, expected, desired); break;
+    case 2: *ok = cas_n<uint16_t>(p, expected, desired); break;
+    case 4: *ok = cas_n<uint32_t>(p, expected, desired); break;
+    case 8: *ok = cas_n<uint64_t>(p, expected, desired); break;
+    default: *ok = cas16(p, expected, desired); break;
+  }
+  return true;
+}
+
+// An access of a locked instruction outside its recorded operand: from now
+// on it runs as before the CAS existed (plain accesses under the bus lock).
+// Bytes already buffered are stored first, so later plain stores stay last.
+void locked_uncover(Cpu& cpu) {
+  MmuImpl& m = cpu.mmu();
+  MmuImpl::LockedOp& op = m.locked_op();
+  if (op.uncovered) return;
+  op.uncovered = true;
+  if (!op.written) return;
+  // SAFETY: op.host..+op.size is inside one RAM page (locked_read).
+  std::memcpy(op.host, op.next, op.size);
+  op.written = false;
+  if (op.code) {
+    code_page_written(cpu, op.gpa, op.size);
+    if (m.smp()) m.shared()->post(op.gpa & kPageMask, SharedCode::Kind::kWritten, m.shared_id());
+  }
+}
+
 }  // namespace
+
+bool mmu_locked_commit(Cpu& cpu) {
+  MmuImpl& m = cpu.mmu();
+  m.locked_end();
+  MmuImpl::LockedOp& op = m.locked_op();
+  if (!op.written) return true;
+  bool ok = true;
+  if (op.uncovered || !host_cas(op.host, op.old, op.next, op.size, &ok)) {
+    // DEVIATION (exec/locked.h): not a naturally aligned operand, or the
+    // instruction also made accesses outside it: a plain store under the
+    // bus lock.
+    // SAFETY: op.host..+op.size is inside one RAM page (locked_read).
+    std::memcpy(op.host, op.next, op.size);
+  }
+  if (!ok) return false;
+  if (op.code) {
+    code_page_written(cpu, op.gpa, op.size);
+    if (m.smp()) m.shared()->post(op.gpa & kPageMask, SharedCode::Kind::kWritten, m.shared_id());
+  }
+  return true;
+}
 
 bool read_linear(Cpu& cpu, uint64_t la, void* dst, unsigned size, Acc acc) {
   auto* out = static_cast<uint8_t*>(dst);
@@ -212,6 +338,11 @@ bool read_linear(Cpu& cpu, uint64_t la, void* dst, unsigned size, Acc acc) {
   uint64_t la2 = next_linear(cpu.state(), la, first);
   if (first < size && !tlb_read_target(cpu, la2, acc, &t[1]) && !translate_for(cpu, la2, acc, &t[1])) {
     return false;
+  }
+  if (cpu.mmu().lock_key() != 0) [[unlikely]] {
+    MmuImpl::LockedOp& op = cpu.mmu().locked_op();
+    if (first == size && locked_read(op, t[0], out, size)) return true;
+    locked_uncover(cpu);
   }
   unsigned sizes[2] = {first, size - first};
   ServedLog log;
@@ -244,6 +375,11 @@ bool write_linear(Cpu& cpu, uint64_t la, const void* src, unsigned size, Acc acc
   uint64_t la2 = next_linear(cpu.state(), la, first);
   if (first < size && !tlb_write_target(cpu, la2, key, &t[1]) && !translate_for(cpu, la2, acc, &t[1])) {
     return false;
+  }
+  if (cpu.mmu().lock_key() != 0) [[unlikely]] {
+    MmuImpl::LockedOp& op = cpu.mmu().locked_op();
+    if (first == size && locked_write(op, t[0], in, size)) return true;
+    locked_uncover(cpu);
   }
   unsigned sizes[2] = {first, size - first};
   for (int i = 0; i < 2 && sizes[i] > 0; ++i) {

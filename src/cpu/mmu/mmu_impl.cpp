@@ -255,6 +255,7 @@ void MmuImpl::check_watches(uint64_t la, unsigned size, bool write) {
 void mmu_state_changed(Cpu& cpu) {
   tlb_flush_all(cpu);
   cpu.mmu().clear_mmio_completions();
+  cpu.mmu().locked_end();
 }
 
 bool internal_error_exit(Cpu& cpu, uint64_t detail) {

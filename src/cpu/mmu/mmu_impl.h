@@ -197,6 +197,35 @@ class MmuImpl {
   // MSRs without a CpuState field (state/msrs.h).
   ExtraMsrs extra_msrs;
 
+  // ---- Locked instructions (exec/locked.h) ----
+  // While a LOCK-prefixed instruction (or XCHG with memory) runs,
+  // lock_key() is kLockKey: ORed into the fast-path tags of mem_read /
+  // mem_write / write_mem it makes every operand access miss (no tag has
+  // bit 1 set), so read_linear / write_linear see them. The first RAM read
+  // (and reads contiguous with it, up to 16 bytes) is recorded in
+  // locked_op(); writes inside that range are buffered in `next`. The
+  // instruction then commits with mmu_locked_commit: a host compare-and-swap
+  // of `old` -> `next`, which fails if any other store hit the bytes since
+  // they were read.
+  static constexpr uint64_t kLockKey = 2;
+  struct LockedOp {
+    uint8_t* host = nullptr;  // operand bytes in guest RAM; nullptr: none yet
+    uint64_t gpa = 0;
+    unsigned size = 0;
+    bool written = false;    // `next` holds bytes to store
+    bool code = false;       // the page holds decoded code (notify on commit)
+    bool uncovered = false;  // an access outside the range: no CAS (mutex only)
+    alignas(16) uint8_t old[16] = {};
+    alignas(16) uint8_t next[16] = {};
+  };
+  uint64_t lock_key() const { return lock_key_; }
+  LockedOp& locked_op() { return locked_; }
+  void locked_begin() {
+    locked_ = LockedOp{};
+    lock_key_ = kLockKey;
+  }
+  void locked_end() { lock_key_ = 0; }
+
   // ---- Data breakpoints (events/debug.h) ----
   // Linear ranges [first, last]; `bit` is the DR6 B0-B3 bit; `reads` means
   // RW = 11 (reads and writes), otherwise writes only. Pages overlapping a
@@ -252,6 +281,8 @@ class MmuImpl {
   std::array<Watch, 4> watches_{};
   unsigned num_watches_ = 0;
   uint8_t watch_hits_ = 0;
+  uint64_t lock_key_ = 0;
+  LockedOp locked_{};
 };
 
 // Called by exec/ at block entry (cheap): flushes the TLB when the bus
@@ -288,6 +319,14 @@ void mmu_state_changed(Cpu& cpu);
 // (the registry already has it: a kProtect event from another vCPU).
 // Returns true when a writable entry for the page was dropped.
 bool tlb_protect_code_local(Cpu& cpu, uint64_t gpa_page);
+
+// Ends the locked mode begun by MmuImpl::locked_begin after the instruction's
+// handler succeeded: stores the buffered operand bytes with a host
+// compare-and-swap against the bytes read (a plain copy when the operand is
+// not a naturally aligned 1/2/4/8/16-byte RAM range) and notifies code-page
+// writes. Returns false, storing nothing, when another store changed the
+// bytes since they were read: the caller re-runs the instruction.
+bool mmu_locked_commit(Cpu& cpu);
 
 // Fill an internal-error exit (KVM_INTERNAL_ERROR_EMULATION) and return false.
 bool internal_error_exit(Cpu& cpu, uint64_t detail);

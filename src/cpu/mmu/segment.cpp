@@ -79,7 +79,7 @@ bool write_mem(Cpu& cpu, SegReg seg, uint64_t offset, const void* src, unsigned 
   if (!seg_to_linear(cpu, seg, offset, size, Acc::kWrite, &la)) return false;
   if (alignment_fault(cpu.state(), la, size)) [[unlikely]] return raise(cpu, kAC, 0);
   MmuImpl::TlbEntry& e = cpu.mmu().entry(la);
-  if (e.write_tag == ((la & kPageMask) | tlb_key(cpu.state(), Acc::kWrite)) &&
+  if (e.write_tag == ((la & kPageMask) | tlb_key(cpu.state(), Acc::kWrite) | cpu.mmu().lock_key()) &&
       (la & (kPageSize - 1)) + size <= kPageSize) [[likely]] {
     // SAFETY: write tag = writable RAM page without code; access inside it.
     std::memcpy(reinterpret_cast<void*>(la + e.addend), src, size);

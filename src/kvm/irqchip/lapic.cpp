@@ -104,10 +104,17 @@ void Lapic::reset(bool init_event, uint64_t apic_base) {
   set(kApicDfr, kDfrFlat);
   set(kApicSpiv, 0xff);
   set(kApicTaskPri, 0);
-  set(kApicLdr, 0);
   set(kApicEsr, 0);
-  set(kApicIcr, 0);
-  set(kApicIcr2, 0);
+  if (!x2apic_mode_locked()) {
+    set(kApicLdr, 0);
+    set(kApicIcr, 0);
+    set(kApicIcr2, 0);
+  } else {
+    // x2APIC (INIT keeps the mode): the LDR stays derived from the ID; the
+    // ICR is one 64-bit register at 0x300 (lapic.c: kvm_lapic_set_reg64).
+    set(kApicIcr, 0);
+    set(kApicIcr + 4, 0);
+  }
   set(kApicTdcr, 0);
   set(kApicTmict, 0);
   for (uint32_t i = 0; i < 8; ++i) {
@@ -123,13 +130,18 @@ void Lapic::reset(bool init_event, uint64_t apic_base) {
   sipi_pending_ = false;
 }
 
-// lapic.c: kvm_lapic_set_base: re-enabling resets the xAPIC ID to the vCPU id.
+// lapic.c: kvm_lapic_set_base: re-enabling resets the xAPIC ID to the vCPU
+// id; entering x2APIC mode sets the x2APIC ID and the LDR derived from it.
+// The legality of the transition (SDM Vol. 3A, 10.12.5) is checked by the
+// engine's IA32_APIC_BASE write (x86.c: kvm_set_apic_base).
 void Lapic::set_base(uint64_t apic_base) {
   std::lock_guard lock(mu_);
-  if ((base_ ^ apic_base) & kApicBaseEnable) {
+  const uint64_t old = base_;
+  base_ = apic_base;
+  if ((old ^ apic_base) & kApicBaseEnable) {
     if (apic_base & kApicBaseEnable) set(kApicId, vcpu_id_ << 24);
   }
-  base_ = apic_base;
+  if (((old ^ apic_base) & kApicBaseX2apic) && (apic_base & kApicBaseX2apic)) set_x2apic_id_locked();
 }
 
 uint64_t Lapic::base() const {
@@ -187,7 +199,7 @@ uint32_t Lapic::read_locked(uint32_t off) const {
 // they read as zero.
 void Lapic::mmio_read(uint32_t offset, unsigned size, void* data) {
   std::lock_guard lock(mu_);
-  if (!hw_enabled_locked()) {
+  if (!hw_enabled_locked() || x2apic_mode_locked()) {  // no MMIO page in x2APIC mode
     std::memset(data, 0xff, size);
     return;
   }
@@ -207,12 +219,13 @@ void Lapic::mmio_read(uint32_t offset, unsigned size, void* data) {
   std::memcpy(data, reinterpret_cast<const uint8_t*>(&v) + align, size);
 }
 
-// lapic.c: apic_mmio_write: only aligned 32-bit writes reach a register.
+// lapic.c: apic_mmio_write: only aligned 32-bit writes reach a register;
+// ignored when hw-disabled or in x2APIC mode (KVM_X86_QUIRK_LAPIC_MMIO_HOLE).
 void Lapic::mmio_write(uint32_t offset, unsigned size, const void* data) {
   Effects fx;
   {
     std::lock_guard lock(mu_);
-    if (!hw_enabled_locked()) return;
+    if (!hw_enabled_locked() || x2apic_mode_locked()) return;
     if (size != 4 || (offset & 0xf) != 0 || offset > 0x3f0) return;
     uint32_t val;
     // SAFETY: size == 4.
@@ -454,16 +467,27 @@ uint64_t Lapic::next_deadline_ns() const {
 // ---- Interrupt acceptance -------------------------------------------------------
 
 // lapic.c: kvm_apic_match_physical_addr / kvm_apic_match_logical_addr /
-// kvm_apic_match_dest (xAPIC mode).
-bool Lapic::match_locked(const ApicIrq& irq, bool is_source) const {
+// kvm_apic_match_dest / kvm_apic_mda.
+bool Lapic::match_locked(const ApicIrq& irq, bool is_source, bool is_ipi) const {
   switch (irq.shorthand) {
     case kShorthandSelf: return is_source;
     case kShorthandAllIncSelf: return true;
     case kShorthandAllExcSelf: return !is_source;
     default: break;
   }
-  const uint32_t mda = irq.dest_id;
-  if (mda == 0xff) return true;  // APIC_BROADCAST
+  const bool x2 = x2apic_mode_locked();
+  uint32_t mda = irq.dest_id;
+  // kvm_apic_mda: without KVM_CAP_X2APIC_API a device message (not an IPI)
+  // to 0xff is a broadcast for an x2APIC target too.
+  if (x2 && !is_ipi && mda == 0xff) mda = kX2apicBroadcast;
+  if (mda == (x2 ? kX2apicBroadcast : 0xffu)) return true;  // kvm_apic_broadcast
+  if (x2) {
+    // The x2APIC ID is the vCPU id (lapic.h: kvm_x2apic_id); logical:
+    // cluster in bits 31:16, one bit per member in 15:0 (SDM Vol. 3A, 10.12.10.2).
+    if (!irq.logical) return mda == vcpu_id_;
+    const uint32_t ldr = get(kApicLdr);
+    return (ldr >> 16) == (mda >> 16) && (ldr & mda & 0xffff) != 0;
+  }
   if (!irq.logical) {
     // Hotplug rule: an ID beyond 0xff matches the x2APIC ID (the vCPU id).
     if (mda > 0xff) return mda == vcpu_id_;
@@ -479,7 +503,7 @@ bool Lapic::match_locked(const ApicIrq& irq, bool is_source) const {
 
 bool Lapic::match_dest(const ApicIrq& irq, const Lapic* source) const {
   std::lock_guard lock(mu_);
-  return match_locked(irq, source == this);
+  return match_locked(irq, source == this, source != nullptr);
 }
 
 unsigned Lapic::arb_prio() const {
@@ -636,6 +660,14 @@ void Lapic::get_state(kvm_lapic_state* s) {
   std::memcpy(s->regs, regs_, sizeof regs_);
   const uint32_t tmcct = current_count();
   std::memcpy(s->regs + kApicTmcct, &tmcct, 4);
+  if (x2apic_mode_locked()) {
+    // lapic.c: kvm_apic_state_fixup (get, no KVM_CAP_X2APIC_API): the ID in
+    // bits 31:24 as in xAPIC; the 64-bit ICR split into ICR and ICR2.
+    const uint32_t id = get(kApicId) << 24;
+    const uint32_t icr_high = get(kApicIcr + 4);
+    std::memcpy(s->regs + kApicId, &id, 4);
+    std::memcpy(s->regs + kApicIcr2, &icr_high, 4);
+  }
 }
 
 // lapic.c: kvm_apic_set_state: the page is taken as is (xAPIC mode), the
@@ -647,6 +679,14 @@ void Lapic::set_state(const kvm_lapic_state& s) {
     // SAFETY: both are KVM_APIC_REG_SIZE bytes.
     const bool was_deadline = tsc_deadline_mode();
     std::memcpy(regs_, s.regs, sizeof regs_);
+    if (x2apic_mode_locked()) {
+      // lapic.c: kvm_apic_state_fixup (set): ID from bits 31:24, LDR
+      // derived from it, ICR2 into the high half of the 64-bit ICR.
+      const uint32_t id = get(kApicId) >> 24;
+      set(kApicId, id);
+      set(kApicLdr, ((id >> 4) << 16) | (1u << (id & 0xf)));
+      set(kApicIcr + 4, get(kApicIcr2));
+    }
     set(kApicLvr, kVersion);
     set(kApicProcPri, compute_ppr());
     cancel_timer();

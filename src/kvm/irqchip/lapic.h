@@ -1,5 +1,5 @@
-// One local APIC (arch/x86/kvm/lapic.c semantics, xAPIC mode only: x2APIC
-// is not advertised). The registers live in a 1 KiB page laid out exactly as
+// One local APIC (arch/x86/kvm/lapic.c semantics): xAPIC MMIO and x2APIC
+// MSRs (lapic_x2apic.cpp, SDM Vol. 3A, 10.12). The registers live in a 1 KiB page laid out exactly as
 // struct kvm_lapic_state (KVM_GET/SET_LAPIC copy it). Thread safety: every
 // public method locks mu_; the bus and timer threads call accept_irq() /
 // poll_timer() while the owning vCPU thread runs. Calls out of the LAPIC
@@ -25,6 +25,11 @@ inline constexpr uint32_t kApicId = 0x20, kApicLvr = 0x30, kApicTaskPri = 0x80, 
                           kApicLvtt = 0x320, kApicLvtThmr = 0x330, kApicLvtPc = 0x340,
                           kApicLvt0 = 0x350, kApicLvt1 = 0x360, kApicLvtErr = 0x370,
                           kApicTmict = 0x380, kApicTmcct = 0x390, kApicTdcr = 0x3e0;
+// x2APIC-only registers (SDM Vol. 3A, Table 10-6): SELF IPI; the MSRs
+// 0x800..0x8ff map to offset (msr - 0x800) << 4.
+inline constexpr uint32_t kApicSelfIpi = 0x3f0;
+inline constexpr uint32_t kX2apicMsrBase = 0x800, kX2apicMsrLast = 0x8ff;
+inline constexpr uint32_t kX2apicBroadcast = 0xffffffffu;
 inline constexpr uint32_t kLvtMasked = 1u << 16;
 inline constexpr uint32_t kSpivEnabled = 1u << 8;
 inline constexpr uint64_t kApicBaseBsp = 1u << 8, kApicBaseX2apic = 1u << 10,
@@ -80,6 +85,14 @@ class Lapic {
   void mmio_write(uint32_t offset, unsigned size, const void* data);
   // Direct register access (tests, CR8 sync).
   uint32_t reg(uint32_t offset) const;
+  // x2APIC mode: IA32_APIC_BASE.EN and EXTD set (lapic.h: apic_x2apic_mode).
+  bool x2apic_mode() const;
+  // lapic.c: kvm_x2apic_msr_read / kvm_x2apic_msr_write for MSRs
+  // 0x800..0x8ff. false means #GP (not in x2APIC mode, reserved or
+  // write-only register read, read-only or reserved register written,
+  // reserved bits set).
+  bool x2apic_msr_read(uint32_t msr, uint64_t* value);
+  bool x2apic_msr_write(uint32_t msr, uint64_t value);
   // CR8 <-> TPR (x86.c: kvm_set_cr8 / kvm_get_cr8: TPR = CR8 << 4).
   void set_cr8(uint64_t cr8);
   uint64_t cr8() const;
@@ -153,8 +166,12 @@ class Lapic {
   bool sw_enabled_locked() const { return get(kApicSpiv) & kSpivEnabled; }
   bool hw_enabled_locked() const { return base_ & kApicBaseEnable; }
   bool enabled_locked() const { return sw_enabled_locked() && hw_enabled_locked(); }
+  bool x2apic_mode_locked() const { return (base_ & kApicBaseX2apic) && hw_enabled_locked(); }
+  void set_x2apic_id_locked();
+  bool x2apic_write_locked(uint32_t off, uint64_t val, Effects* fx);
+  bool x2apic_read_locked(uint32_t off, uint64_t* val) const;
   int has_interrupt_locked() const;
-  bool match_locked(const ApicIrq& irq, bool is_source) const;
+  bool match_locked(const ApicIrq& irq, bool is_source, bool is_ipi) const;
   int accept_locked(const ApicIrq& irq, Effects* fx);
   void local_deliver_locked(uint32_t lvt_offset, Effects* fx);
   void write_locked(uint32_t off, uint32_t val, Effects* fx);

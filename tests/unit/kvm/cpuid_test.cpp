@@ -48,8 +48,9 @@ TEST(SupportedCpuid, IsIntelAndAdvertisesOnlyImplementedFeatures) {
       << "EDX: FPU PSE TSC MSR PAE CX8 APIC SEP PGE CMOV PAT CLFSH MMX FXSR SSE SSE2";
   EXPECT_EQ(l1.r[2],
             (1u << 0) | (1u << 9) | (1u << 13) | (1u << 19) | (1u << 20) | (1u << 22) | (1u << 23) | (1u << 26) |
-                (1u << 24) | (1u << 31))
-      << "ECX: SSE3 SSSE3 CX16 SSE4.1 SSE4.2 MOVBE POPCNT XSAVE, TSC-deadline (lapic_timer_test), HYPERVISOR (KVM leaves: kvmclock_test); no MONITOR/AVX/x2APIC";
+                (1u << 24) | (1u << 21) | (1u << 31))
+      << "ECX: SSE3 SSSE3 CX16 SSE4.1 SSE4.2 MOVBE POPCNT XSAVE, TSC-deadline (lapic_timer_test), x2APIC "
+         "(x2apic_test), HYPERVISOR (KVM leaves: kvmclock_test); no MONITOR/AVX";
   // Leaf 0xD: XCR0 may hold x87 | SSE only (AVX is not implemented), 576
   // bytes; XSAVEOPT and XSAVEC, no XSAVES.
   Out d0 = query(t, 0xd, 0), d1 = query(t, 0xd, 1);

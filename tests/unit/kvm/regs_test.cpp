@@ -95,7 +95,7 @@ TEST(Sregs, RoundTripKeepsEveryField) {
   in.cr4 = 0x20;
   in.efer = 0x500;
   in.cr8 = 5;
-  ASSERT_EQ(check_sregs(in, 40), 0);
+  ASSERT_EQ(check_sregs(in, 40, /*x2apic=*/false), 0);
   set_sregs(s, in);
   kvm_sregs out;
   get_sregs(s, &out);
@@ -107,6 +107,7 @@ struct SregsCase {
   uint64_t cr0, cr3, cr4, efer, apic_base;
   uint8_t cs_l;
   int expected;
+  bool x2apic = false;  // the vCPU's CPUID has x2APIC
 };
 
 TEST(Sregs, ChecksMatchKvmIsValidSregs) {
@@ -126,6 +127,9 @@ TEST(Sregs, ChecksMatchKvmIsValidSregs) {
       {"APIC base reserved low bits", 0x60000010, 0, 0, 0, 0xfee00901, 0, -EINVAL},
       {"APIC base x2APIC without CPUID", 0x60000010, 0, 0, 0, 0xfee00c00, 0, -EINVAL},
       {"APIC base beyond MAXPHYADDR", 0x60000010, 0, 0, 0, 1ull << 41, 0, -EINVAL},
+      {"APIC base x2APIC with CPUID", 0x60000010, 0, 0, 0, 0xfee00d00, 0, 0, true},
+      {"APIC base x2APIC without EN (invalid mode)", 0x60000010, 0, 0, 0, 0xfee00500, 0, -EINVAL, true},
+      {"APIC base disabled with CPUID x2APIC", 0x60000010, 0, 0, 0, 0xfee00100, 0, 0, true},
   };
   for (const SregsCase& c : cases) {
     cpu::CpuState s;
@@ -138,7 +142,7 @@ TEST(Sregs, ChecksMatchKvmIsValidSregs) {
     r.efer = c.efer;
     r.apic_base = c.apic_base;
     r.cs.l = c.cs_l;
-    EXPECT_EQ(check_sregs(r, 40), c.expected) << c.what;
+    EXPECT_EQ(check_sregs(r, 40, c.x2apic), c.expected) << c.what;
   }
 }
 
